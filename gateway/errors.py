@@ -1,0 +1,197 @@
+"""Errors: every failure the gateway reports is one of these, rendered once by the API layer.
+
+    GatewayError                      500 api_error
+    ├── InvalidRequest                400 invalid_request_error (param names the field)
+    ├── AuthenticationFailed          401 authentication_error  invalid_api_key
+    ├── NotFound                      404 invalid_request_error not_found
+    │   └── ModelNotFound             404 invalid_request_error model_not_found
+    ├── PayloadTooLarge               413 invalid_request_error payload_too_large
+    ├── BudgetExceeded                429 insufficient_quota    budget_exceeded
+    ├── UpstreamUnavailable           502/503/504 api_error     upstream_unavailable
+    └── ProviderError                 one upstream call failed (raised by providers/, consumed
+        │                             by dispatch; reaches a client only inside
+        │                             UpstreamUnavailable or as a stream's error event)
+        ├── UpstreamTimeout           connect / first token / total timeout (retryable)
+        ├── UpstreamConnectionError   connection refused or reset, stream cut (retryable)
+        └── UpstreamHTTPError         the upstream answered with an error status
+            └── ContextLengthExceeded the prompt does not fit the model's window
+
+`retryable` says whether trying the same model again may help; `fallback` whether another
+model may help (a malformed request fails everywhere, so it does not fall back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+class GatewayError(Exception):
+    status = 500
+    type = "api_error"
+    code: str | None = None
+    retryable = False
+    fallback = False
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+    def __init__(self, model: str, valid: list[str]) -> None:
+        super().__init__(
+            f"The model {model!r} does not exist. Valid models: {', '.join(valid)}",
+            param="model",
+        )
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class BudgetExceeded(GatewayError):
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+    def headers(self) -> dict[str, str]:
+        return {"x-should-retry": "false"}
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    """One upstream call, as the client's error message and the attempts table describe it."""
+
+    n: int
+    model: str
+    provider: str
+    status: str  # success | error | skipped
+    http_status: int | None
+    error: str | None
+    latency_ms: float
+
+    def describe(self) -> str:
+        what = self.error or self.status
+        code = f" (HTTP {self.http_status})" if self.http_status else ""
+        return f"{self.model} via {self.provider}: {what}{code}"
+
+
+class UpstreamUnavailable(GatewayError):
+    type = "api_error"
+    code = "upstream_unavailable"
+
+    def __init__(self, attempts: list[AttemptInfo], status: int = 502) -> None:
+        listed = "; ".join(f"[{a.n}] {a.describe()}" for a in attempts) or "no model available"
+        super().__init__(f"Every candidate model failed: {listed}")
+        self.status = status
+        self.attempts = attempts
+
+    def headers(self) -> dict[str, str]:
+        return {"x-should-retry": "false"}
+
+
+class ProviderError(GatewayError):
+    """One upstream call failed. Built by providers/, which translate foreign exceptions once."""
+
+    status = 502
+    retryable = True
+    fallback = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+        retryable: bool | None = None,
+        fallback: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+        if retryable is not None:
+            self.retryable = retryable
+        if fallback is not None:
+            self.fallback = fallback
+
+
+class UpstreamTimeout(ProviderError):
+    status = 504
+
+
+class UpstreamConnectionError(ProviderError):
+    status = 502
+
+
+class UpstreamHTTPError(ProviderError):
+    """The upstream answered with an error status; retryable and fallback follow from it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        retry_after_s: float | None = None,
+        upstream_body: Any = None,
+    ) -> None:
+        retryable = http_status in RETRYABLE_STATUSES or http_status >= 500
+        # A malformed request fails on every model; auth, permission, not-found and
+        # rate limits are the upstream's problem, so another model may answer.
+        fallback = http_status not in (400, 413, 422)
+        super().__init__(
+            message,
+            http_status=http_status,
+            retry_after_s=retry_after_s,
+            retryable=retryable,
+            fallback=fallback,
+        )
+        self.upstream_body = upstream_body
+        self.status = 502 if http_status < 500 else (504 if http_status == 504 else 502)
+
+
+class ContextLengthExceeded(UpstreamHTTPError):
+    """Falls back, but only to a model with a larger context window (dispatch decides)."""
+
+    def __init__(self, message: str, *, http_status: int = 400) -> None:
+        super().__init__(message, http_status=http_status)
+        self.retryable = False
+        self.fallback = True

@@ -1,0 +1,59 @@
+"""Usage events: the record one request leaves, built on the request path and queued for the writer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.errors import AttemptInfo
+
+
+@dataclass
+class RequestRecord:
+    """One row of the `requests` table (plus its `attempts` rows). Filled in as the request goes."""
+
+    id: str
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    api_key: str | None = None  # the key's configured name, never the key
+    requested_model: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    task: str | None = None
+    complexity: int | None = None
+    profile: str | None = None
+    stream: bool = False
+    status: str = "error"  # success | error
+    http_status: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    cost_note: str | None = None  # why cost_usd is null, when it is
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    overhead_ms: float | None = None  # time spent in the gateway itself
+    routing_reason: str | None = None
+    usage_json: dict[str, Any] | None = None  # raw upstream usage, cached-token details included
+    features: dict[str, Any] | None = None  # routing features, so the learner can use the row
+    attempt_rows: list[AttemptInfo] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def row(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("attempt_rows")
+        out.pop("started")
+        return out
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One row of the `feedback` table."""
+
+    request_id: str
+    outcome: str  # success | partial | failure
+    score: float | None = None
+    rating: int | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -1,0 +1,98 @@
+"""Providers: the one small protocol every upstream adapter implements, and what it exchanges.
+
+An adapter translates the OpenAI chat-completions body into its upstream's wire format, does the
+I/O, and translates the answer (and every foreign exception) back. It knows nothing of routing,
+retries, budgets or the log: dispatch wraps it with those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from gateway.config import ModelConfig, ProviderConfig, Timeouts
+from gateway.errors import (
+    ContextLengthExceeded,
+    ProviderError,
+    UpstreamConnectionError,
+    UpstreamHTTPError,
+    UpstreamTimeout,
+)
+
+__all__ = [
+    "Completion",
+    "ContextLengthExceeded",
+    "Provider",
+    "ProviderError",
+    "UpstreamCall",
+    "UpstreamConnectionError",
+    "UpstreamHTTPError",
+    "UpstreamTimeout",
+    "Usage",
+]
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    """One call to one model: the client's body (without `routing`), and where it goes."""
+
+    body: Mapping[str, Any]
+    model: ModelConfig
+    timeouts: Timeouts
+    stream: bool = False
+    include_usage: bool = False  # did the *client* ask for the usage chunk
+    raw: bytes | None = None  # the client's body bytes, when forwarding them verbatim is possible
+
+
+@dataclass
+class Usage:
+    """Token usage as the upstream reported it. `raw` keeps cached-token details for repricing."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    raw: dict[str, Any] = field(default_factory=dict)
+    frame: bytes | None = None  # for streams: the SSE usage chunk, forwarded if the client asked
+
+    @classmethod
+    def from_openai(cls, usage: Mapping[str, Any] | None, frame: bytes | None = None) -> Usage:
+        if not usage:
+            return cls(frame=frame)
+        return cls(
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            raw=dict(usage),
+            frame=frame,
+        )
+
+
+@dataclass
+class Completion:
+    """A finished non-streaming answer: the OpenAI-shaped body bytes and the usage in them."""
+
+    body: bytes
+    usage: Usage
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An upstream, reached one way. Built once per configured provider by the registry.
+
+    `complete` returns the answer as OpenAI chat-completion JSON bytes whose `model` field is
+    already the gateway's model id. `stream` yields SSE frames (``b"data: {...}\\n\\n"``) in
+    OpenAI's chunk shape, then exactly one `Usage` as its last item (its `frame` is the usage
+    chunk, which the API layer forwards only when the client asked for it); the terminating
+    ``data: [DONE]`` is the API layer's to send. Both raise only `ProviderError`s.
+    """
+
+    name: str
+
+    async def complete(self, call: UpstreamCall) -> Completion: ...
+
+    def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderFactory(Protocol):
+    def __call__(self, config: ProviderConfig) -> Provider: ...

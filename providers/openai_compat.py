@@ -1,0 +1,116 @@
+"""OpenAI-compatible adapter: forwards the client's body as sent and passes the stream through.
+
+LM Studio, Ollama and vLLM are presets of this class (a default base URL, no key needed), not
+new translators. Streams are split into SSE events but never re-serialised: the only edits are a
+regex swap of the `model` field (the client sees the gateway's model id) and lifting out the
+usage chunk, which is always requested upstream so cost is known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import orjson
+
+from gateway.config import ProviderConfig
+from gateway.errors import UpstreamConnectionError, UpstreamHTTPError
+from providers.base import Completion, UpstreamCall, Usage
+from providers.http import HttpTransport
+
+_MODEL_FIELD = re.compile(rb'(?<!\\)"model":\s*"(?:[^"\\]|\\.)*"')
+_DONE = b"data: [DONE]"
+
+
+def upstream_body(call: UpstreamCall) -> bytes:
+    """The client's body with the upstream model name; usage always requested on streams."""
+    body: dict[str, Any] = dict(call.body)
+    body["model"] = call.model.upstream
+    if call.stream:
+        body["stream"] = True
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    return orjson.dumps(body)
+
+
+class OpenAICompatProvider:
+    """Any server speaking OpenAI's `/chat/completions`."""
+
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.http = HttpTransport(config, self.default_base_url)
+        self._auth = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._headers = {"content-type": "application/json", **self._auth}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.http.base_url}>"
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        raw = await self.http.post(
+            "/chat/completions", upstream_body(call), self._headers, call.timeouts
+        )
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamConnectionError(f"{self.name}: answer is not JSON: {exc}") from None
+        if not isinstance(body, dict) or "choices" not in body:
+            raise UpstreamHTTPError(
+                f"{self.name}: answer has no choices: {raw[:200]!r}", http_status=502
+            )
+        body["model"] = call.model.id
+        return Completion(orjson.dumps(body), Usage.from_openai(body.get("usage")))
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:
+        model_field = b'"model":' + orjson.dumps(call.model.id)
+        usage: Usage | None = None
+        async for event in self.http.sse(
+            "/chat/completions", upstream_body(call), self._headers, call.timeouts
+        ):
+            if not event.startswith(b"data:"):
+                continue  # comments (": ping") and `event:` lines carry nothing for the client
+            if event.startswith(_DONE) or event.startswith(b"data:[DONE]"):
+                break
+            if event.startswith((b'data: {"error"', b'data:{"error"')):
+                raise _stream_error(self.name, event)
+            frame = _MODEL_FIELD.sub(model_field, event, count=1) + b"\n\n"
+            if b'"usage":{' in event or b'"usage": {' in event:
+                chunk = orjson.loads(event[5:])
+                if not chunk.get("choices"):
+                    usage = Usage.from_openai(chunk.get("usage"), frame=frame)
+                    continue
+                usage = Usage.from_openai(chunk.get("usage"))
+            yield frame
+        yield usage or Usage(raw={})
+
+
+def _stream_error(name: str, event: bytes) -> UpstreamHTTPError:
+    try:
+        err = orjson.loads(event[5:]).get("error") or {}
+    except orjson.JSONDecodeError:
+        err = {}
+    message = err.get("message") if isinstance(err, dict) else str(err)
+    return UpstreamHTTPError(f"{name}: error mid-stream: {message or event[:200]!r}", http_status=502)
+
+
+class OllamaProvider(OpenAICompatProvider):
+    """Ollama's OpenAI-compatible endpoint."""
+
+    default_base_url = "http://localhost:11434/v1"
+
+
+class LMStudioProvider(OpenAICompatProvider):
+    """LM Studio's local server."""
+
+    default_base_url = "http://localhost:1234/v1"
+
+
+class VLLMProvider(OpenAICompatProvider):
+    """vLLM's OpenAI-compatible server."""
+
+    default_base_url = "http://localhost:8000/v1"
+
