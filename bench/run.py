@@ -1,0 +1,249 @@
+"""Benchmark entry point: `python bench/run.py` measures direct, gateway, LiteLLM and Portkey.
+
+The server under test runs alone on core 0; this script, wrk, the TTFT client and the fake
+upstream share core 1. Each target gets a fresh process; every process started here is stopped
+at the end, also on error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import loadgen
+import peers
+import procstat
+from report import Figures, summary, table
+from servers import Server, free_port
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SERVER_CPU, LOAD_CPU = 0, 1
+PROMPT = "Write a haiku about load testing an LLM gateway."
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send requests, and which process answers them."""
+
+    name: str
+    url: str  # the chat-completions URL
+    headers: Mapping[str, str]
+    model: str
+    pid: int  # the process whose CPU and memory are reported
+
+
+def body(model: str, stream: bool) -> bytes:
+    b: dict[str, object] = {"model": model, "max_tokens": 32,
+                            "messages": [{"role": "user", "content": PROMPT}]}
+    if stream:
+        b["stream"] = True
+    return json.dumps(b).encode()
+
+
+def post(t: Target, data: bytes) -> tuple[int, bytes]:
+    req = urllib.request.Request(t.url, data=data, method="POST",
+                                 headers={"content-type": "application/json", **t.headers})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def measure(t: Target, wrk: str, args: argparse.Namespace, tmp: Path) -> Figures:
+    """All figures of one target, in a fixed order: idle memory, c=1, TTFT, c=64, peak memory."""
+    fig = Figures()
+    status, answer = post(t, body(t.model, False))
+    if status != 200:
+        fig.notes.append(f"probe answered HTTP {status}: {answer[:200]!r}")
+        return fig
+    for _ in range(20):  # "idle" = started and warmed by a few requests, not under load
+        post(t, body(t.model, False))
+    mem = procstat.memory(t.pid)
+    fig.idle_rss_mb = mem.rss_mb
+    path = tmp / f"body-{t.name}.json"
+    path.write_bytes(body(t.model, False))
+    run = functools.partial(loadgen.run_wrk, wrk, t.url, path, t.headers, cpu=LOAD_CPU)
+    run(connections=16, seconds=args.warmup)  # connections, caches and JITs warmed
+
+    c1 = run(connections=1, seconds=args.latency_duration)
+    fig.p50_ms, fig.p99_ms, fig.errors = c1.p50_ms, c1.p99_ms, c1.errors
+
+    ttft = loadgen.measure_ttft(t.url, body(t.model, True),
+                                {"content-type": "application/json", **t.headers}, n=args.ttft_n)
+    fig.ttft_p50_ms, fig.ttft_p99_ms = ttft.p50_ms, ttft.p99_ms
+    if ttft.errors:
+        fig.notes.append(f"streaming: {ttft.errors} failed ({ttft.error[:160]})")
+
+    cpu0 = procstat.cpu_seconds(t.pid)
+    c64 = run(connections=64, seconds=args.duration)
+    cpu = procstat.cpu_seconds(t.pid) - cpu0
+    fig.rps, fig.c64_p50_ms, fig.c64_p99_ms = c64.rps, c64.p50_ms, c64.p99_ms
+    fig.errors += c64.errors
+    fig.cpu_ms_per_req = 1000 * cpu / c64.requests if c64.requests else math.nan
+    fig.peak_rss_mb = procstat.memory(t.pid).hwm_mb
+    if fig.errors:
+        fig.notes.append(f"{fig.errors} failed requests under wrk (socket errors or non-2xx)")
+    print(f"  {t.name}: c=1 p50 {fig.p50_ms:.3f} ms, c=64 {fig.rps:.0f} req/s, "
+          f"TTFT p50 {fig.ttft_p50_ms:.3f} ms", flush=True)
+    return fig
+
+
+@contextlib.contextmanager
+def running(server: Server, ready_url: str, timeout_s: float,
+            headers: Mapping[str, str] | None = None) -> Iterator[Server]:
+    try:
+        server.start().wait_ready(ready_url, timeout_s, headers)
+        yield server
+    finally:
+        server.stop()
+
+
+def gateway_targets(tmp: Path, upstream_v1: str) -> Iterator[tuple[str, Server, str, str]]:
+    """(target name, server, ready URL, model) for the gateway, with a fresh process each."""
+    for name, model in (("gateway", "bench-model"), ("gateway-auto", "auto")):
+        port = free_port()
+        env = {"BENCH_UPSTREAM": upstream_v1, "BENCH_DB": str(tmp / f"{name}.db")}
+        cmd = [sys.executable, "-m", "gateway", "serve", "--config",
+               str(HERE / "gateway.bench.yaml"), "--host", "127.0.0.1", "--port", str(port)]
+        server = Server(name, cmd, cpu=SERVER_CPU, log=tmp / f"{name}.log", env=env, cwd=REPO)
+        yield name, server, f"http://127.0.0.1:{port}/health", model
+
+
+def bench_one(name: str, server: Server, ready: str, model: str, headers: Mapping[str, str],
+              wrk: str, args: argparse.Namespace, tmp: Path, ready_s: float) -> Figures:
+    base = ready.split("/", 3)[:3]
+    url = "/".join(base) + "/v1/chat/completions"
+    print(f"{name}: starting", flush=True)
+    try:
+        with running(server, ready, ready_s, headers):
+            fig = measure(Target(name, url, headers, model, server.pid), wrk, args, tmp)
+            if server.proc is not None and server.proc.poll() is not None:
+                fig.notes.append(f"server exited during the run:\n{server.tail()}")
+            return fig
+    except Exception as exc:  # one target failing must not end the run; its row says why
+        print(f"  {name}: failed: {exc}", flush=True)
+        return Figures(notes=[f"could not be measured: {str(exc)[-400:]}"])
+
+
+def run(args: argparse.Namespace) -> dict[str, Figures]:
+    wrk = loadgen.ensure_wrk()
+    results: dict[str, Figures] = {}
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmpname:
+        tmp = Path(tmpname)
+        fake_port = free_port()
+        fake = Server("fake", [sys.executable, str(HERE / "fake_upstream.py"), "--port",
+                               str(fake_port)], cpu=LOAD_CPU, log=tmp / "fake.log")
+        upstream = f"http://127.0.0.1:{fake_port}/v1"
+        with running(fake, f"http://127.0.0.1:{fake_port}/health", 20):
+            print("direct: the fake upstream", flush=True)
+            direct = Target("direct", f"{upstream}/chat/completions", {}, "bench-model", fake.pid)
+            results["direct"] = measure(direct, wrk, args, tmp)
+            for name, server, ready, model in gateway_targets(tmp, upstream):
+                results[name] = bench_one(name, server, ready, model, {}, wrk, args, tmp, 60)
+            if not args.skip_peers:
+                results.update(bench_peers(upstream, wrk, args, tmp))
+    return results
+
+
+def bench_peers(upstream: str, wrk: str, args: argparse.Namespace, tmp: Path,
+                ) -> dict[str, Figures]:
+    out: dict[str, Figures] = {}
+    try:
+        exe = peers.ensure_litellm()
+        port = free_port()
+        cfg = peers.litellm_config(tmp / "litellm.yaml", upstream, "bench-model")
+        server = Server("litellm", peers.litellm_command(exe, cfg, port), cpu=SERVER_CPU,
+                        log=tmp / "litellm.log", env=peers.LITELLM_ENV, cwd=tmp)
+        auth = {"Authorization": f"Bearer {peers.LITELLM_MASTER_KEY}"}
+        out["litellm"] = bench_one("litellm", server, f"http://127.0.0.1:{port}/health/liveliness",
+                                   "bench-model", auth, wrk, args, tmp, 180)
+    except Exception as exc:  # a peer's install failing must not end the run
+        out["litellm"] = Figures(notes=[f"not run: {exc}"])
+    try:
+        entry = peers.ensure_portkey()
+        port = free_port()
+        server = Server("portkey", peers.portkey_command(entry, port), cpu=SERVER_CPU,
+                        log=tmp / "portkey.log", cwd=peers.PORTKEY_DIR)
+        out["portkey"] = bench_one("portkey", server, f"http://127.0.0.1:{port}/",
+                                   "bench-model", peers.portkey_headers(upstream), wrk, args,
+                                   tmp, 60)
+    except Exception as exc:
+        out["portkey"] = Figures(notes=[f"not run: {exc}"])
+    return out
+
+
+def machine() -> dict[str, object]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "kernel": platform.release()}
+
+
+def _no_nan(value: object) -> object:
+    """NaN (not measured) as null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def _stop_on_term(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every `finally`, so servers are stopped
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=10, help="seconds of the c=64 run")
+    p.add_argument("--latency-duration", type=float, default=5, help="seconds of the c=1 run")
+    p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load per target")
+    p.add_argument("--ttft-n", type=int, default=200, help="streamed requests for TTFT")
+    p.add_argument("--skip-peers", action="store_true", help="skip LiteLLM and Portkey")
+    p.add_argument("--json", type=Path, help="also write every figure to this file")
+    args = p.parse_args()
+    if (os.cpu_count() or 1) < 2:
+        print("needs 2 cores: the server under test on core 0, the load on core 1")
+        return 2
+    signal.signal(signal.SIGTERM, _stop_on_term)
+    os.sched_setaffinity(0, {LOAD_CPU})  # the TTFT client and the probes share the load core
+    started = time.monotonic()
+    results = run(args)
+    print()
+    print(table(results))
+    print()
+    text, data = summary(results)
+    print(text)
+    print(f"\n(total {time.monotonic() - started:.0f} s)")
+    if args.json:
+        data["machine"] = machine()
+        data["settings"] = {k: (str(v) if isinstance(v, Path) else v)
+                            for k, v in vars(args).items()}
+        args.json.write_text(json.dumps(_no_nan(data), indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
