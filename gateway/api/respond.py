@@ -1,0 +1,40 @@
+"""Responses: JSON bodies, the gateway's headers, and one renderer for every GatewayError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from gateway.errors import GatewayError
+from gateway.usage.events import RequestRecord
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def gateway_headers(record: RequestRecord) -> dict[str, str]:
+    """The headers every chat response carries (DESIGN: "Every response carries headers ...")."""
+    return {
+        "x-request-id": record.id,
+        "x-gateway-model": record.model or "none",
+        "x-gateway-provider": record.provider or "none",
+        "x-gateway-task": record.task or "none",
+        "x-gateway-attempts": str(record.attempts),
+    }
+
+
+def error_response(exc: GatewayError, record: RequestRecord | None = None) -> Response:
+    headers = {**(gateway_headers(record) if record else {}), **exc.headers()}
+    return Response(orjson.dumps(exc.body()), status_code=exc.status, headers=headers,
+                    media_type="application/json")
+
+
+def error_event(exc: GatewayError) -> bytes:
+    """The one SSE event that ends a stream which failed after it started."""
+    return b"data: " + orjson.dumps(exc.body()) + b"\n\n"

@@ -1,0 +1,1 @@
+"""Resilience: retries, circuit breakers, fallback and budgets wrapped around each upstream call."""

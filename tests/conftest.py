@@ -1,0 +1,64 @@
+"""Shared fixtures: fake upstreams on 127.0.0.1 and the real gateway in front of them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+from tests.gateway_server import GatewayServer, config_dict  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def fake_backup() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake  # type: ignore[misc]
+
+
+def openai_models(provider: str = "fake") -> list[dict[str, Any]]:
+    return [
+        {"id": "gpt-fake", "provider": provider, "upstream": "fake-model",
+         "input_usd_per_mtok": 2.5, "output_usd_per_mtok": 10.0, "context_window": 128000,
+         "capabilities": ["tools", "vision", "json", "streaming"], "quality": 0.9,
+         "aliases": ["fake"]},
+    ]
+
+
+@pytest.fixture
+def make_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayServer]]:
+    """Build and start a gateway; stopped (and its log flushed) at the end of the test."""
+    started: list[GatewayServer] = []
+
+    def make(providers: dict[str, Any], models: list[dict[str, Any]], **sections: Any
+             ) -> GatewayServer:
+        tree = config_dict(tmp_path / "gateway.db", providers, models, **sections)
+        server = GatewayServer(tree).__enter__()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., GatewayServer], fake_openai: FakeOpenAI) -> GatewayServer:
+    """A gateway with one OpenAI-compatible provider (the fake) and one model, `gpt-fake`."""
+    return make_gateway(
+        {"fake": {"kind": "openai", "base_url": fake_openai.url, "api_key": "sk-fake"}},
+        openai_models(),
+    )
