@@ -31,6 +31,8 @@ GROUPS = ("model", "provider", "task", "day", "key")
 _SINCE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _EXPECTED_TABLES = {"requests", "attempts", "feedback"}
+_TIME_COLUMNS = ("created_at", "feedback_at")
+_CHUNK = 1000  # rows converted between two yields to the event loop
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -101,6 +103,21 @@ class LogReader:
         async with engine.connect() as conn:
             result = await conn.execute(query)
             return list(result.all())
+
+    async def _dicts(self, query: Select[Any]) -> list[dict[str, Any]]:
+        """Rows as JSON-ready dicts, fetched and converted in chunks so that a large read (the
+        learner's) lets the event loop serve requests in between."""
+        engine = await self._ready()
+        if engine is None:
+            return []
+        out: list[dict[str, Any]] = []
+        async with engine.connect() as conn:
+            result = await conn.stream(query)
+            # Plain str keys (SQLAlchemy's quoted_name is a str subclass JSON encoders refuse).
+            keys = [str(k) for k in result.keys()]
+            async for chunk in result.partitions(_CHUNK):
+                out.extend(_row(dict(zip(keys, r, strict=True))) for r in chunk)
+        return out
 
     # -- the cost report ---------------------------------------------------------------------
 
@@ -196,12 +213,12 @@ class LogReader:
         query = select(requests).order_by(requests.c.created_at.desc()).limit(max(0, limit))
         if since is not None:
             query = query.where(requests.c.created_at >= since)
-        rows = [_row(r._mapping) for r in await self._rows(query)]
+        rows = await self._dicts(query)
         if rows:
             by_id: dict[str, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
             tries = select(attempts).where(attempts.c.request_id.in_(list(by_id)))
             for a in await self._rows(tries.order_by(attempts.c.request_id, attempts.c.n)):
-                one = dict(a._mapping)
+                one = {str(k): v for k, v in a._mapping.items()}
                 one.pop("id", None)
                 by_id[one["request_id"]].append(one)
             for row in rows:
@@ -258,11 +275,13 @@ class LogReader:
         )
         if since is not None:
             query = query.where(r.created_at >= since)
-        return [_row(row._mapping) for row in await self._rows(query)]
+        return await self._dicts(query)
 
 
-def _row(mapping: Any) -> dict[str, Any]:
-    row = {k: _iso(v) for k, v in mapping.items()}
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    for column in _TIME_COLUMNS:
+        if row.get(column) is not None:
+            row[column] = row[column].isoformat()
     for column in JSON_COLUMNS:
         if column in row:
             row[column] = loads(row[column])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from gateway.config import DatabaseConfig
@@ -162,6 +163,8 @@ def test_recent_is_newest_first_with_attempts(tmp_path: Path) -> None:
             (1, "x", 429),
             (2, "a", 200),
         ]
+        # JSON-ready, with plain str keys (orjson refuses str subclasses as keys).
+        assert orjson.loads(orjson.dumps(rows)) == rows
         old = await reader.recent(100, NOW - timedelta(days=1, hours=1))
         assert {r["id"] for r in old} == {"r1", "r2", "r4", "r6"}
 
@@ -201,6 +204,7 @@ def test_outcomes_join_the_latest_feedback(tmp_path: Path) -> None:
         assert by_id["r2"]["outcome"] is None
         assert by_id["r7"]["features_json"] == {"task": "code", "chars": 42}
         assert by_id["r3"]["status"] == "error" and by_id["r3"]["model"] == "a"
+        assert orjson.loads(orjson.dumps(rows)) == rows
         recent = await reader.outcomes(NOW - timedelta(hours=3))
         assert {r["id"] for r in recent} == {"r1", "r4"}
 
