@@ -332,7 +332,7 @@ def test_unreachable_upstream() -> None:
 
 
 def test_slow_answer_times_out(fake: FakeAnthropic) -> None:
-    fake.enqueue(Reply(delay_s=2))
+    fake.enqueue(Reply(delay_s=1.0))
     started = time.monotonic()
     assert isinstance(failure(fake, user(), total_s=0.3), UpstreamTimeout)
     assert time.monotonic() - started < 1.5

@@ -1,0 +1,252 @@
+"""litellm adapter: the long tail of providers (Gemini, Mistral, Cohere, any litellm prefix).
+
+The only module that imports litellm, and only when a provider of these kinds is configured:
+the import (seconds of CPU, a price map) happens when the adapter is built, never when the
+gateway is imported. litellm never retries (`max_retries=0`): the gateway owns the retry loop.
+Answers and stream chunks are rebuilt into OpenAI's exact shape by `litellm_response`, and
+every litellm exception is translated once, here, into our ProviderError tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+
+from gateway.config import ModelConfig, ProviderConfig
+from gateway.errors import (
+    ContextLengthExceeded,
+    ProviderError,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
+from providers.base import Completion, UpstreamCall, Usage
+from providers.http import http_error
+from providers.litellm_response import ChunkNormalizer, completion
+
+PREFIXES = {"gemini": "gemini", "mistral": "mistral", "cohere": "cohere_chat"}
+# Only OpenAI's own request parameters reach litellm: a body key must never steer litellm
+# itself (api_base, mock_response, metadata callbacks, ...).
+OPENAI_PARAMS = frozenset(
+    {
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+
+
+def load_litellm() -> ModuleType:
+    """Import litellm quietly and offline: local price map, no banners, no telemetry."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.set_verbose = False  # type: ignore[attr-defined]
+    litellm.telemetry = False
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # litellm's response types finish building on first use, and pydantic then warns (once,
+    # about a ReadOnly TypedDict item) from inside the first call. Build them now, quietly,
+    # at startup, rather than on a request, where warnings-as-errors would break the call.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        litellm.ModelResponse()
+        litellm.ModelResponseStream()
+    return litellm
+
+
+def model_name(config: ProviderConfig, model: ModelConfig) -> str:
+    """`prefix/upstream` as litellm routes it; an upstream that already names its prefix is kept."""
+    prefix = PREFIXES.get(config.kind) or config.litellm_provider
+    upstream = model.upstream
+    if not prefix or upstream.startswith(prefix + "/"):
+        return upstream
+    return f"{prefix}/{upstream}"
+
+
+class LiteLLMProvider:
+    """Any provider litellm speaks, reached through `litellm.acompletion`."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.litellm = load_litellm()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.config.kind}>"
+
+    def request(self, call: UpstreamCall, stream: bool) -> dict[str, Any]:
+        """The keyword arguments of one `litellm.acompletion` call."""
+        kwargs = {k: v for k, v in call.body.items() if k in OPENAI_PARAMS and v is not None}
+        kwargs.update(
+            model=model_name(self.config, call.model),
+            messages=call.body.get("messages") or [],
+            api_key=self.config.api_key,
+            api_base=self.config.base_url,
+            max_retries=0,
+            num_retries=0,
+            timeout=call.timeouts.total_s,
+            # The router only sends what a model's capabilities allow; a stray OpenAI-only
+            # parameter (logit_bias on Gemini, say) must not fail an otherwise good request.
+            drop_params=True,
+            stream=stream,
+        )
+        if stream:
+            kwargs["stream_options"] = {"include_usage": True}
+        if self.config.headers:
+            kwargs["extra_headers"] = dict(self.config.headers)
+        return kwargs
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        try:
+            async with asyncio.timeout(call.timeouts.total_s):
+                response = await self.litellm.acompletion(**self.request(call, stream=False))
+        except TimeoutError:
+            limit = call.timeouts.total_s
+            raise UpstreamTimeout(f"{self.name}: timed out after {limit:g}s") from None
+        except Exception as exc:
+            raise translate(exc, self.name) from exc
+        body, usage = completion(response.model_dump(), call.model.id)
+        return Completion(orjson.dumps(body), usage)
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:
+        t = call.timeouts
+        deadline = time.monotonic() + t.total_s
+        chunks = ChunkNormalizer(call.model.id)
+        try:
+            async with asyncio.timeout(min(t.first_token_s, t.total_s)):
+                upstream = await self.litellm.acompletion(**self.request(call, stream=True))
+        except TimeoutError:
+            raise UpstreamTimeout(f"{self.name}: no answer within {t.first_token_s:g}s") from None
+        except Exception as exc:
+            raise translate(exc, self.name) from exc
+        try:
+            while True:
+                # One timeout per step, never across a `yield`: a gap longer than
+                # first_token_s (a stalled stream) or the total deadline ends the call.
+                left = deadline - time.monotonic()
+                try:
+                    async with asyncio.timeout(max(0.0, min(t.first_token_s, left))):
+                        item = await upstream.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    what = (
+                        f"no chunk for {t.first_token_s:g}s"
+                        if left > t.first_token_s
+                        else f"total timeout after {t.total_s:g}s"
+                    )
+                    raise UpstreamTimeout(f"{self.name}: {what}") from None
+                except Exception as exc:
+                    raise translate(exc, self.name) from exc
+                for chunk in chunks.feed(item.model_dump(exclude_none=True)):
+                    yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        finally:
+            await upstream.aclose()
+        yield chunks.usage()
+
+    async def aclose(self) -> None:
+        return None  # litellm pools its HTTP clients per process
+
+
+# -- litellm exceptions -> ours -----------------------------------------------------------------
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen or len(seen) > 20:
+            continue
+        seen.add(id(e))
+        yield e
+        original = getattr(e, "original_exception", None)
+        todo.extend(
+            [e.__cause__, e.__context__, original if isinstance(original, BaseException) else None]
+        )
+
+
+def _headers(exc: BaseException) -> dict[str, str]:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if not headers:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    try:
+        return {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def translate(exc: BaseException, who: str) -> ProviderError:
+    """A litellm (or httpx / aiohttp / asyncio) exception -> our ProviderError, once."""
+    if isinstance(exc, ProviderError):
+        return exc
+    litellm = sys.modules.get("litellm")
+    message = f"{who}: {str(exc)[:500] or type(exc).__name__}"
+    status = getattr(exc, "status_code", None)
+    causes = list(_causes(exc))
+    if litellm and isinstance(exc, litellm.ContextWindowExceededError):
+        return ContextLengthExceeded(message, http_status=status or 400)
+    timeouts: tuple[type[BaseException], ...] = (
+        TimeoutError,
+        httpx.TimeoutException,
+        aiohttp.ServerTimeoutError,
+    )
+    if litellm:
+        timeouts += (litellm.Timeout,)
+    if any(isinstance(e, timeouts) for e in causes):
+        return UpstreamTimeout(message, http_status=status if isinstance(status, int) else None)
+    transport: tuple[type[BaseException], ...] = (
+        httpx.TransportError,
+        aiohttp.ClientError,
+        ConnectionError,
+    )
+    if litellm:
+        transport += (litellm.APIConnectionError,)
+    if any(isinstance(e, transport) for e in causes):
+        return UpstreamConnectionError(message)
+    if isinstance(status, int) and status >= 400:
+        # The same mapping as a direct HTTP answer: retry-after, context-length hints.
+        body = orjson.dumps({"error": {"message": str(exc)[:500]}})
+        err = http_error(status, body, _headers(exc), who)
+        if litellm and isinstance(exc, litellm.UnsupportedParamsError):
+            err.fallback = True  # another provider may well support the parameter
+        return err
+    return ProviderError(message, retryable=False, fallback=True)
