@@ -48,7 +48,8 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
 
 def sse(event: dict[str, Any]) -> bytes:
     """One event exactly as Anthropic writes it: an `event:` line, a `data:` line, a blank line."""
-    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    kind = str(event["type"]).encode()
+    return b"event: " + kind + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 def problems(body: dict[str, Any], headers: dict[str, str]) -> list[str]:

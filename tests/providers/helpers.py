@@ -26,7 +26,7 @@ def make_config(
 
 
 def make_call(
-    config: GatewayConfig, body: Mapping[str, Any], stream: bool = False, **timeouts: float
+    config: GatewayConfig, body: Mapping[str, Any], *, stream: bool = False, **timeouts: float
 ) -> UpstreamCall:
     model = config.models[0]
     limits = Timeouts(**{**config.timeouts_for(model).model_dump(), **timeouts})

@@ -100,7 +100,7 @@ def stream(
 
 
 def failure(
-    fake: FakeAnthropic, body: dict[str, Any], streaming: bool = False, **timeouts: float
+    fake: FakeAnthropic, body: dict[str, Any], *, streaming: bool = False, **timeouts: float
 ) -> ProviderError | InvalidRequest:
     with pytest.raises((ProviderError, InvalidRequest)) as info:
         if streaming:

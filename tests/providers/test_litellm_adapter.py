@@ -77,7 +77,7 @@ def with_provider(
 
 
 def complete(
-    fake: FakeOpenAI, body: dict[str, Any], kind: str = "litellm", **timeouts: float
+    fake: FakeOpenAI, body: dict[str, Any], *, kind: str = "litellm", **timeouts: float
 ) -> tuple[dict[str, Any], Usage]:
     async def use(p: Provider, config: Any) -> Completion:
         return await p.complete(make_call(config, body, **timeouts))
@@ -89,7 +89,7 @@ def complete(
 
 
 def stream(
-    fake: FakeOpenAI, body: dict[str, Any], kind: str = "litellm", **timeouts: float
+    fake: FakeOpenAI, body: dict[str, Any], *, kind: str = "litellm", **timeouts: float
 ) -> tuple[list[dict[str, Any]], Usage]:
     async def use(p: Provider, config: Any) -> tuple[list[dict[str, Any]], Usage]:
         return await collect(p, make_call(config, body, stream=True, **timeouts))
@@ -98,7 +98,7 @@ def stream(
 
 
 def failure(
-    fake: FakeOpenAI, body: dict[str, Any], streaming: bool = False, **timeouts: float
+    fake: FakeOpenAI, body: dict[str, Any], *, streaming: bool = False, **timeouts: float
 ) -> ProviderError:
     with pytest.raises(ProviderError) as info:
         (stream if streaming else complete)(fake, body, **timeouts)
@@ -219,7 +219,7 @@ print(sorted(m for m in sys.modules if m == "litellm" or m.startswith("litellm."
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_text(fake: FakeOpenAI, kind: str) -> None:
     fake.enqueue(Reply(content="Hi there", prompt_tokens=11, completion_tokens=2))
-    out, usage = complete(fake, user(), kind)
+    out, usage = complete(fake, user(), kind=kind)
     assert out["model"] == MODEL_ID
     assert out["choices"][0]["message"] == {
         "role": "assistant",
@@ -280,7 +280,7 @@ def test_tool_call(fake: FakeOpenAI) -> None:
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_stream_text(fake: FakeOpenAI, kind: str) -> None:
     fake.enqueue(Reply(content="one two three", prompt_tokens=9, completion_tokens=3))
-    chunks, usage = stream(fake, user(), kind)
+    chunks, usage = stream(fake, user(), kind=kind)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert text_of(chunks) == "one two three"
     assert finish_reasons(chunks) == ["stop"]
