@@ -7,9 +7,11 @@ cached_tokens`. `finish_reason` may be OpenAI's (stop, length, tool_calls) or An
 stop_reason (end_turn, stop_sequence, ...). `raw` is sent as the body as-is: JSON for a plain
 request, SSE text for a streaming one, so a test can script any exact event sequence.
 
-Like the real API it rejects a malformed request with a 400 `invalid_request_error` (no
-max_tokens, a system message inside `messages`, a tool_result for an unknown tool_use, ...):
-a translation bug shows up as a failing call, not as a silently accepted body.
+Like the real API it answers 401 without an `x-api-key` header, and rejects a malformed
+request with a 400 `invalid_request_error` (no max_tokens, a system message inside `messages`,
+a tool_result for an unknown tool_use, a whitespace-only stop sequence, ...): a translation bug
+shows up as a failing call, not as a silently accepted body. A stalled stream ends as soon as
+the client hangs up, so `stop()` never waits on it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,6 @@ def sse(event: dict[str, Any]) -> bytes:
 def problems(body: dict[str, Any], headers: dict[str, str]) -> list[str]:
     """What the real Messages API would reject in this request (the checks that catch bugs)."""
     found = []
-    if not headers.get("x-api-key"):
-        found.append("x-api-key header is required")
     if not headers.get("anthropic-version"):
         found.append("anthropic-version header is required")
     if not isinstance(body.get("max_tokens"), int):
@@ -124,7 +124,10 @@ class FakeAnthropic(FakeServer):
             return web.json_response(
                 reply.error or error_body(reply.status), status=reply.status, headers=reply.headers
             )
-        bad = problems(body, {k.lower(): v for k, v in request.headers.items()})
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if not headers.get("x-api-key"):  # as the API does: 401 before looking at the body
+            return web.json_response(error_body(401, "x-api-key header is required"), status=401)
+        bad = problems(body, headers)
         if bad:
             return web.json_response(error_body(400, "; ".join(bad)), status=400)
         if reply.raw is not None:

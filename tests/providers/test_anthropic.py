@@ -488,3 +488,13 @@ def test_stopping_early_releases_the_connection(fake: FakeAnthropic) -> None:
 
     assert with_provider(fake, use, max_connections=1).startswith("word word")
     assert fake.hits == 4
+
+
+def test_missing_key_is_a_401_from_upstream(fake: FakeAnthropic) -> None:
+    async def use(p: Provider, config: Any) -> Completion:
+        return await p.complete(make_call(config, user()))
+
+    with pytest.raises(UpstreamHTTPError) as info:
+        with_provider(fake, use, api_key=None)
+    assert info.value.http_status == 401 and "x-api-key" in info.value.message
+    assert "x-api-key" not in fake.headers[-1]
