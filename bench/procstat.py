@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +64,42 @@ def memory(pid: int) -> Memory:
             elif line.startswith("VmHWM:"):
                 hwm += int(line.split()[1])
     return Memory(rss / 1024, hwm / 1024)
+
+
+def core_busy_seconds(core: int) -> float:
+    """CPU seconds core `core` has spent not idle since boot (all processes, ours or not)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            v = [int(x) for x in line.split()[1:]]
+            idle = v[3] + v[4]  # idle + iowait
+            return (sum(v[:8]) - idle) / _TICKS  # guest time is already inside user
+    raise ValueError(f"no cpu{core} in /proc/stat")
+
+
+@dataclass(frozen=True)
+class Ours:
+    """The benchmark's own processes, to tell their CPU use from everyone else's.
+
+    The server under test owns core 0; the fake upstream, wrk (a child that has exited and been
+    waited for by the time we look) and this script share core 1.
+    """
+
+    server: int
+    fake: int
+
+    def snapshot(self) -> dict[str, float]:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        return {"core0": core_busy_seconds(0), "core1": core_busy_seconds(1),
+                "server": cpu_seconds(self.server) if self.server != self.fake else 0.0,
+                "fake": cpu_seconds(self.fake),
+                "load": kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime}
+
+    def foreign_share(self, before: dict[str, float], seconds: float) -> dict[int, float]:
+        """Per core, the share of `seconds` used by processes that are not ours."""
+        now = self.snapshot()
+        d = {k: now[k] - before[k] for k in now}
+        share = {1: max(0.0, d["core1"] - d["fake"] - d["load"]) / seconds}
+        if self.server != self.fake:  # "direct" has no server on core 0: nothing to disturb
+            share[0] = max(0.0, d["core0"] - d["server"]) / seconds
+        return share

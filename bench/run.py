@@ -66,7 +66,8 @@ def post(t: Target, data: bytes) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def measure(t: Target, wrk: str, args: argparse.Namespace, tmp: Path) -> Figures:
+def measure(t: Target, wrk: str, args: argparse.Namespace, tmp: Path, fake_pid: int,
+            ) -> Figures:
     """All figures of one target, in a fixed order: idle memory, c=1, TTFT, c=64, peak memory."""
     fig = Figures()
     status, answer = post(t, body(t.model, False))
@@ -91,9 +92,14 @@ def measure(t: Target, wrk: str, args: argparse.Namespace, tmp: Path) -> Figures
     if ttft.errors:
         fig.notes.append(f"streaming: {ttft.errors} failed ({ttft.error[:160]})")
 
-    cpu0 = procstat.cpu_seconds(t.pid)
+    ours = procstat.Ours(server=t.pid, fake=fake_pid)
+    cpu0, before = procstat.cpu_seconds(t.pid), ours.snapshot()
     c64 = run(connections=64, seconds=args.duration)
     cpu = procstat.cpu_seconds(t.pid) - cpu0
+    for core, share in ours.foreign_share(before, c64.seconds).items():
+        if share > 0.05:  # someone else's process took CPU from ours: say so beside the figures
+            fig.notes.append(f"other processes used {100 * share:.0f}% of core {core} during "
+                             "the c=64 run: this target's figures understate it")
     fig.rps, fig.c64_p50_ms, fig.c64_p99_ms = c64.rps, c64.p50_ms, c64.p99_ms
     fig.errors += c64.errors
     fig.cpu_ms_per_req = 1000 * cpu / c64.requests if c64.requests else math.nan
@@ -127,13 +133,15 @@ def gateway_targets(tmp: Path, upstream_v1: str) -> Iterator[tuple[str, Server, 
 
 
 def bench_one(name: str, server: Server, ready: str, model: str, headers: Mapping[str, str],
-              wrk: str, args: argparse.Namespace, tmp: Path, ready_s: float) -> Figures:
+              wrk: str, args: argparse.Namespace, tmp: Path, ready_s: float, fake_pid: int,
+              ) -> Figures:
     base = ready.split("/", 3)[:3]
     url = "/".join(base) + "/v1/chat/completions"
     print(f"{name}: starting", flush=True)
     try:
         with running(server, ready, ready_s, headers):
-            fig = measure(Target(name, url, headers, model, server.pid), wrk, args, tmp)
+            target = Target(name, url, headers, model, server.pid)
+            fig = measure(target, wrk, args, tmp, fake_pid)
             if server.proc is not None and server.proc.poll() is not None:
                 fig.notes.append(f"server exited during the run:\n{server.tail()}")
             return fig
@@ -154,15 +162,24 @@ def run(args: argparse.Namespace) -> dict[str, Figures]:
         with running(fake, f"http://127.0.0.1:{fake_port}/health", 20):
             print("direct: the fake upstream", flush=True)
             direct = Target("direct", f"{upstream}/chat/completions", {}, "bench-model", fake.pid)
-            results["direct"] = measure(direct, wrk, args, tmp)
+            results["direct"] = measure(direct, wrk, args, tmp, fake.pid)
+            if args.passthrough:
+                port = free_port()
+                cmd = [sys.executable, str(HERE / "passthrough.py"), "--upstream", upstream,
+                       "--port", str(port)]
+                server = Server("passthrough", cmd, cpu=SERVER_CPU, log=tmp / "passthrough.log")
+                results["passthrough"] = bench_one(
+                    "passthrough", server, f"http://127.0.0.1:{port}/health", "bench-model", {},
+                    wrk, args, tmp, 30, fake.pid)
             for name, server, ready, model in gateway_targets(tmp, upstream):
-                results[name] = bench_one(name, server, ready, model, {}, wrk, args, tmp, 60)
+                results[name] = bench_one(name, server, ready, model, {}, wrk, args, tmp, 60,
+                                          fake.pid)
             if not args.skip_peers:
-                results.update(bench_peers(upstream, wrk, args, tmp))
+                results.update(bench_peers(upstream, wrk, args, tmp, fake.pid))
     return results
 
 
-def bench_peers(upstream: str, wrk: str, args: argparse.Namespace, tmp: Path,
+def bench_peers(upstream: str, wrk: str, args: argparse.Namespace, tmp: Path, fake_pid: int,
                 ) -> dict[str, Figures]:
     out: dict[str, Figures] = {}
     try:
@@ -173,7 +190,7 @@ def bench_peers(upstream: str, wrk: str, args: argparse.Namespace, tmp: Path,
                         log=tmp / "litellm.log", env=peers.LITELLM_ENV, cwd=tmp)
         auth = {"Authorization": f"Bearer {peers.LITELLM_MASTER_KEY}"}
         out["litellm"] = bench_one("litellm", server, f"http://127.0.0.1:{port}/health/liveliness",
-                                   "bench-model", auth, wrk, args, tmp, 180)
+                                   "bench-model", auth, wrk, args, tmp, 180, fake_pid)
     except Exception as exc:  # a peer's install failing must not end the run
         out["litellm"] = Figures(notes=[f"not run: {exc}"])
     try:
@@ -183,7 +200,7 @@ def bench_peers(upstream: str, wrk: str, args: argparse.Namespace, tmp: Path,
                         log=tmp / "portkey.log", cwd=peers.PORTKEY_DIR)
         out["portkey"] = bench_one("portkey", server, f"http://127.0.0.1:{port}/",
                                    "bench-model", peers.portkey_headers(upstream), wrk, args,
-                                   tmp, 60)
+                                   tmp, 60, fake_pid)
     except Exception as exc:
         out["portkey"] = Figures(notes=[f"not run: {exc}"])
     return out
@@ -222,6 +239,8 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load per target")
     p.add_argument("--ttft-n", type=int, default=200, help="streamed requests for TTFT")
     p.add_argument("--skip-peers", action="store_true", help="skip LiteLLM and Portkey")
+    p.add_argument("--passthrough", action="store_true",
+                   help="also measure a bare Starlette+aiohttp passthrough (bench/passthrough.py)")
     p.add_argument("--json", type=Path, help="also write every figure to this file")
     args = p.parse_args()
     if (os.cpu_count() or 1) < 2:
