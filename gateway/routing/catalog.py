@@ -1,0 +1,103 @@
+"""Routing, step 3a: the catalog: what each configured model costs, holds, can do and is good at.
+
+Built once per config (and per refit of the learned model, which is cheap), so a decision only
+reads precomputed tuples. Whether a model is usable *now* (key present, local server reachable,
+circuit not open) changes by the second; the caller passes it to each decision as `usable`,
+and `default_usable` is the static part of that answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.config import TASKS, GatewayConfig, ModelConfig
+
+# When the config gives no price for a commercial model, assume an expensive one: a router
+# that guesses low would send everything to the model nobody priced.
+UNKNOWN_PRICE = (10.0, 30.0)  # USD per million input / output tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One model as routing sees it."""
+
+    id: str
+    provider: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    price_known: bool
+    context_window: int
+    max_output_tokens: int | None
+    capabilities: frozenset[str]
+    quality: Mapping[str, float]  # task -> prior quality 0..1 (every task filled in)
+    latency_ms: float
+    tags: frozenset[str]
+    local: bool
+    fallbacks: tuple[str, ...]
+
+    def cost_usd(self, prompt_tokens: int, output_tokens: int) -> float:
+        return (
+            prompt_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok
+        ) / 1e6
+
+
+def _entry(model: ModelConfig, prices: Mapping[str, tuple[float, float]]) -> Entry:
+    known = model.input_usd_per_mtok is not None and model.output_usd_per_mtok is not None
+    if known:
+        price = (float(model.input_usd_per_mtok or 0), float(model.output_usd_per_mtok or 0))
+    elif model.id in prices:
+        price, known = prices[model.id], True
+    elif model.is_local:
+        price, known = (0.0, 0.0), True
+    else:
+        price = UNKNOWN_PRICE
+    return Entry(
+        id=model.id,
+        provider=model.provider,
+        input_usd_per_mtok=price[0],
+        output_usd_per_mtok=price[1],
+        price_known=known,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        capabilities=model.capabilities,
+        quality={t: model.quality_for(t) for t in (*TASKS, "default")},
+        latency_ms=model.latency_ms,
+        tags=model.tags,
+        local=model.is_local,
+        fallbacks=model.fallbacks,
+    )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every configured model, in config order, with a lookup by id or alias."""
+
+    entries: tuple[Entry, ...]
+    by_name: Mapping[str, Entry]
+
+    @classmethod
+    def from_config(
+        cls, config: GatewayConfig, prices: Mapping[str, tuple[float, float]] | None = None
+    ) -> Catalog:
+        """`prices` (model id -> USD per Mtok in/out) fills prices the config leaves out,
+        e.g. from litellm's price map, which the caller may load; routing does no I/O."""
+        entries = tuple(_entry(m, prices or {}) for m in config.models)
+        by_name: dict[str, Entry] = {}
+        for model, entry in zip(config.models, entries, strict=True):
+            for name in (model.id, *model.aliases):
+                by_name[name] = entry
+        return cls(entries=entries, by_name=by_name)
+
+    def get(self, name: str) -> Entry | None:
+        return self.by_name.get(name)
+
+
+def default_usable(config: GatewayConfig) -> dict[str, bool]:
+    """Static usability: a commercial model needs its provider's key; a local one is assumed
+    reachable until the caller (health checks, circuit breakers) says otherwise."""
+    out: dict[str, bool] = {}
+    for m in config.models:
+        provider = config.providers.get(m.provider)
+        out[m.id] = provider is not None and (provider.has_key or m.is_local)
+    return out

@@ -1,0 +1,266 @@
+"""Routing, step 2b: the learned quality estimate: P(model answers this prompt well).
+
+Learns from outcome records `(prompt features, model, score 0..1, weight, when)`, whatever
+their origin: an evaluation file (`gateway eval --train`), the request log, or
+`POST /v1/feedback` (`records_from_log` turns the last two into records). `LearnedModel.fit`
+is that one code path; it runs off the hot path (a refit task, or the eval command), and the
+result is persisted with `to_json` / `from_json`. Older records count less: weight halves
+every `half_life_days`.
+
+At decision time `predict` costs one dict lookup per prompt word and a small matrix sum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.routing.features import DENSE_NAMES, FEATURE_VERSION, PromptFeatures
+from gateway.routing.logistic import Hyper, fit
+
+STATE_VERSION = 1
+# A model's learned estimate gets weight n / (n + BLEND_RECORDS) against its configured prior,
+# n being its recency-weighted number of outcomes: 30 outcomes make it count as much as the prior.
+BLEND_RECORDS = 30.0
+# How a log row without feedback counts: an error is a bad outcome; a success is only weak
+# evidence of a good one (the client may still have been unhappy).
+IMPLICIT_SUCCESS = (1.0, 0.1)  # (score, weight)
+IMPLICIT_ERROR = (0.0, 0.5)
+FEEDBACK_OUTCOME = {"success": 1.0, "partial": 0.5, "failure": 0.0}
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """How well one model answered one prompt."""
+
+    features: PromptFeatures
+    model: str
+    score: float  # 0..1
+    weight: float = 1.0
+    at: datetime | None = None  # None: as of now
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    """Fitted per-model weights over hashed prompt features, plus per-model track records."""
+
+    models: tuple[str, ...]
+    ids: npt.NDArray[np.int64]
+    weights: npt.NDArray[np.float32]  # (len(ids), len(models))
+    dense: npt.NDArray[np.float32]  # (len(DENSE_NAMES), len(models))
+    bias: npt.NDArray[np.float32]  # (len(models),)
+    support: Mapping[str, float]  # recency-weighted number of outcomes per model
+    history: Mapping[str, float]  # recency-weighted mean outcome per model
+    fitted_at: datetime
+    n_records: int
+
+    # -- building -------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        records: Iterable[OutcomeRecord],
+        *,
+        now: datetime | None = None,
+        half_life_days: float = 14.0,
+        hyper: Hyper | None = None,
+    ) -> LearnedModel:
+        """Fit on `records`; a record `age` days old weighs 0.5 ** (age / half_life_days)."""
+        now = now or datetime.now(UTC)
+        rows: dict[PromptFeatures, int] = {}
+        cells: list[tuple[int, int, float, float]] = []
+        models: dict[str, int] = {}
+        for rec in records:
+            age = 0.0 if rec.at is None else max((now - rec.at).total_seconds(), 0) / 86400
+            w = rec.weight * 0.5 ** (age / half_life_days)
+            if w <= 0 or not 0 <= rec.score <= 1:
+                continue
+            r = rows.setdefault(rec.features, len(rows))
+            m = models.setdefault(rec.model, len(models))
+            cells.append((r, m, rec.score, w))
+        return cls._from_cells(list(rows), list(models), cells, now, hyper or Hyper())
+
+    @classmethod
+    def _from_cells(
+        cls,
+        prompts: list[PromptFeatures],
+        models: list[str],
+        cells: list[tuple[int, int, float, float]],
+        now: datetime,
+        hyper: Hyper,
+    ) -> LearnedModel:
+        n, m = len(prompts), len(models)
+        targets = np.zeros((n, m), np.float32)
+        weights = np.zeros((n, m), np.float32)
+        for r, c, score, w in cells:  # a repeated pair averages, weighted
+            total = weights[r, c] + w
+            targets[r, c] = (targets[r, c] * weights[r, c] + score * w) / total
+            weights[r, c] = total
+        support = weights.sum(0)
+        history = (targets * weights).sum(0) / np.maximum(support, 1e-9)
+        if n == 0:
+            return cls.empty(now)
+        dense = np.array([p.dense for p in prompts], np.float32)
+        fitted = fit([p.ids for p in prompts], dense, targets, weights, hyper)
+        keep = np.abs(fitted.weights).max(1) >= 1e-4  # weights L2 left at ~0 are noise
+        return cls(
+            models=tuple(models),
+            ids=fitted.ids[keep],
+            weights=np.ascontiguousarray(fitted.weights[keep]),
+            dense=fitted.dense,
+            bias=fitted.bias,
+            support={k: float(support[i]) for i, k in enumerate(models)},
+            history={k: float(history[i]) for i, k in enumerate(models)},
+            fitted_at=now,
+            n_records=len(cells),
+        )
+
+    @classmethod
+    def empty(cls, now: datetime | None = None) -> LearnedModel:
+        """A model that knows nothing: every estimate falls back to the configured prior."""
+        return cls(
+            models=(),
+            ids=np.zeros(0, np.int64),
+            weights=np.zeros((0, 0), np.float32),
+            dense=np.zeros((len(DENSE_NAMES), 0), np.float32),
+            bias=np.zeros(0, np.float32),
+            support={},
+            history={},
+            fitted_at=now or datetime.now(UTC),
+            n_records=0,
+        )
+
+    # -- using ----------------------------------------------------------------------------
+
+    def column(self, model: str) -> int:
+        """The output index of `model`, or -1 if no outcome of it was ever seen."""
+        try:
+            return self.models.index(model)
+        except ValueError:
+            return -1
+
+    def predict(self, features: PromptFeatures) -> npt.NDArray[np.float64]:
+        """P(good) for every model in `self.models`, in that order."""
+        if not self.models:
+            return np.zeros(0)
+        z = self.bias.astype(np.float64) + np.asarray(features.dense) @ self.dense
+        hits = _hits(self.ids, features.ids)
+        if hits.size:
+            z = z + self.weights[hits].sum(0) / math.sqrt(max(len(features.ids), 1))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+    def blend_weight(self, model: str) -> float:
+        """How much the learned estimate counts against the prior for `model` (0..1)."""
+        n = self.support.get(model, 0.0)
+        return n / (n + BLEND_RECORDS)
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "feature_version": FEATURE_VERSION,
+            "models": list(self.models),
+            "ids": self.ids.tolist(),
+            "weights": np.round(self.weights, 5).tolist(),
+            "dense": np.round(self.dense, 5).tolist(),
+            "bias": np.round(self.bias, 5).tolist(),
+            "support": dict(self.support),
+            "history": dict(self.history),
+            "fitted_at": self.fitted_at.isoformat(),
+            "n_records": self.n_records,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LearnedModel:
+        """Rebuild a saved model; raises ValueError if the state is from another version."""
+        if data.get("version") != STATE_VERSION or data.get("feature_version") != FEATURE_VERSION:
+            raise ValueError("learned router state is from another version; refit it")
+        models = tuple(str(m) for m in data["models"])
+        ids = np.asarray(data["ids"], np.int64)
+        weights = np.asarray(data["weights"], np.float32).reshape(len(ids), len(models))
+        dense = np.asarray(data["dense"], np.float32).reshape(len(DENSE_NAMES), len(models))
+        bias = np.asarray(data["bias"], np.float32).reshape(len(models))
+        return cls(
+            models=models,
+            ids=ids,
+            weights=weights,
+            dense=dense,
+            bias=bias,
+            support={str(k): float(v) for k, v in data["support"].items()},
+            history={str(k): float(v) for k, v in data["history"].items()},
+            fitted_at=datetime.fromisoformat(data["fitted_at"]),
+            n_records=int(data["n_records"]),
+        )
+
+
+def _hits(vocab: npt.NDArray[np.int64], ids: Sequence[int]) -> npt.NDArray[np.int64]:
+    """Rows of `vocab` (sorted) that hold one of `ids` (sorted)."""
+    if not len(vocab) or not ids:
+        return np.zeros(0, np.int64)
+    wanted = np.asarray(ids, np.int64)
+    pos = np.searchsorted(vocab, wanted)
+    pos[pos == len(vocab)] = 0
+    return pos[vocab[pos] == wanted]
+
+
+# -- the request log and feedback as outcome records ----------------------------------------
+
+
+def feedback_score(feedback: Mapping[str, Any]) -> float | None:
+    """One feedback row's score: `score` if given, else `rating` 1..5, else `outcome`."""
+    score = feedback.get("score")
+    if isinstance(score, int | float) and not isinstance(score, bool):
+        return min(max(float(score), 0.0), 1.0)
+    rating = feedback.get("rating")
+    if isinstance(rating, int | float) and not isinstance(rating, bool):
+        return min(max((float(rating) - 1) / 4, 0.0), 1.0)
+    return FEEDBACK_OUTCOME.get(str(feedback.get("outcome")))
+
+
+def records_from_log(
+    rows: Iterable[Mapping[str, Any]],
+    feedback: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[OutcomeRecord]:
+    """Outcome records from `requests` rows (with their stored `features`) and the feedback
+    given on them (`request_id -> feedback row`). Feedback counts fully; a row without it
+    counts as `IMPLICIT_SUCCESS` or `IMPLICIT_ERROR`. Rows without features are skipped."""
+    feedback = feedback or {}
+    out: list[OutcomeRecord] = []
+    for row in rows:
+        raw = row.get("features")
+        model = row.get("model")
+        if not isinstance(raw, Mapping) or not model:
+            continue
+        features = PromptFeatures.from_json(raw)
+        if features is None:
+            continue
+        fb = feedback.get(str(row.get("id")))
+        score = feedback_score(fb) if fb else None
+        if score is not None:
+            weight = 1.0
+        elif row.get("status") == "success":
+            score, weight = IMPLICIT_SUCCESS
+        else:
+            score, weight = IMPLICIT_ERROR
+        at = row.get("created_at")
+        out.append(
+            OutcomeRecord(
+                features=features,
+                model=str(model),
+                score=score,
+                weight=weight,
+                at=_utc(at) if isinstance(at, datetime) else None,
+            )
+        )
+    return out
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
