@@ -1,8 +1,10 @@
 """litellm adapter: the long tail of providers (Gemini, Mistral, Cohere, any litellm prefix).
 
-The only module that imports litellm, and only when a provider of these kinds is configured:
-the import (seconds of CPU, a price map) happens when the adapter is built, never when the
-gateway is imported. litellm never retries (`max_retries=0`): the gateway owns the retry loop.
+The only module that imports litellm, and only when it is about to be used: the import costs
+~5 s of CPU, so it never happens when the gateway is imported or an adapter is built, but in
+`warm()` (call it from a thread at startup for providers that have keys) or else, off the event
+loop, on the adapter's first call. litellm never retries (`max_retries=0`): the gateway owns
+the retry loop.
 Answers and stream chunks are rebuilt into OpenAI's exact shape by `litellm_response`, and
 every litellm exception is translated once, here, into our ProviderError tree.
 """
@@ -10,6 +12,7 @@ every litellm exception is translated once, here, into our ProviderError tree.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import sys
@@ -88,6 +91,9 @@ def load_litellm() -> ModuleType:
         warnings.simplefilter("ignore", UserWarning)
         litellm.ModelResponse()
         litellm.ModelResponseStream()
+    # The OpenAI SDK (litellm's client for OpenAI-compatible providers) imports its resources
+    # on first use: ~1 s that would otherwise block the event loop inside the first request.
+    importlib.import_module("openai.resources")
     return litellm
 
 
@@ -106,7 +112,17 @@ class LiteLLMProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
         self.config = config
-        self.litellm = load_litellm()
+        self._litellm: ModuleType | None = None
+
+    def warm(self) -> None:
+        """Import litellm now (blocking, seconds): for a startup thread, not the event loop."""
+        if self._litellm is None:
+            self._litellm = load_litellm()
+
+    async def _lib(self) -> ModuleType:
+        if self._litellm is None:  # first use: import in a thread so the loop keeps serving
+            self._litellm = await asyncio.to_thread(load_litellm)
+        return self._litellm
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.config.kind}>"
@@ -134,9 +150,10 @@ class LiteLLMProvider:
         return kwargs
 
     async def complete(self, call: UpstreamCall) -> Completion:
+        litellm = await self._lib()  # before the clock starts: importing is not the upstream
         try:
             async with asyncio.timeout(call.timeouts.total_s):
-                response = await self.litellm.acompletion(**self.request(call, stream=False))
+                response = await litellm.acompletion(**self.request(call, stream=False))
         except TimeoutError:
             limit = call.timeouts.total_s
             raise UpstreamTimeout(f"{self.name}: timed out after {limit:g}s") from None
@@ -146,12 +163,13 @@ class LiteLLMProvider:
         return Completion(orjson.dumps(body), usage)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:
+        litellm = await self._lib()
         t = call.timeouts
         deadline = time.monotonic() + t.total_s
         chunks = ChunkNormalizer(call.model.id)
         try:
             async with asyncio.timeout(min(t.first_token_s, t.total_s)):
-                upstream = await self.litellm.acompletion(**self.request(call, stream=True))
+                upstream = await litellm.acompletion(**self.request(call, stream=True))
         except TimeoutError:
             raise UpstreamTimeout(f"{self.name}: no answer within {t.first_token_s:g}s") from None
         except Exception as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -332,10 +331,8 @@ def test_unreachable_upstream() -> None:
 
 
 def test_slow_answer_times_out(fake: FakeAnthropic) -> None:
-    fake.enqueue(Reply(delay_s=1.0))
-    started = time.monotonic()
+    fake.enqueue(Reply(delay_s=1.0))  # without the timeout the call would succeed
     assert isinstance(failure(fake, user(), total_s=0.3), UpstreamTimeout)
-    assert time.monotonic() - started < 1.5
 
 
 # -- streaming ----------------------------------------------------------------------------------
@@ -468,10 +465,9 @@ def test_stream_closed_early_without_message_stop(fake: FakeAnthropic) -> None:
 
 def test_stream_stall_times_out(fake: FakeAnthropic) -> None:
     fake.enqueue(Reply(stall_after=3))
-    started = time.monotonic()
     err = failure(fake, user(), streaming=True, first_token_s=0.3)
     assert isinstance(err, UpstreamTimeout) and err.retryable
-    assert time.monotonic() - started < 1.5
+    assert "0.3s" in err.message  # the gap limit fired, not the 10 s total
 
 
 def test_stopping_early_releases_the_connection(fake: FakeAnthropic) -> None:

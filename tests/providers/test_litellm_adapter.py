@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -183,6 +182,14 @@ def test_request_passes_openai_params_and_nothing_else() -> None:
     assert kwargs["messages"] == body["messages"]
 
 
+def test_warm_imports_litellm_once() -> None:
+    adapter = LiteLLMProvider(make_config("gemini", None).providers["up"])
+    adapter.warm()
+    first = adapter._litellm
+    adapter.warm()
+    assert first is not None and adapter._litellm is first and first is load_litellm()
+
+
 def test_registry_builds_it_for_each_kind() -> None:
     for kind in ("gemini", "mistral", "cohere", "litellm"):
         config = make_config(kind, None)
@@ -204,6 +211,10 @@ config = parse_config({"providers": {"o": {"kind": "openai", "base_url": "http:/
 for p in config.providers.values():
     build_provider(p)
 assert "providers.openai_compat" in sys.modules and "providers.anthropic" in sys.modules
+# building a litellm-backed adapter does not import litellm either: its first call (or warm) does
+gemini = parse_config({"providers": {"g": {"kind": "gemini", "api_key": "k"}},
+                       "models": [{"id": "m", "provider": "g"}]}, env={})
+build_provider(gemini.providers["g"])
 print(sorted(m for m in sys.modules if m == "litellm" or m.startswith("litellm.")))
 """
     out = subprocess.run(
@@ -371,10 +382,9 @@ def test_unreachable(fake: FakeOpenAI) -> None:
 
 
 def test_slow_answer_times_out(fake: FakeOpenAI) -> None:
-    fake.enqueue(Reply(delay_s=1.2))
-    started = time.monotonic()
-    assert isinstance(failure(fake, user(), total_s=0.4), UpstreamTimeout)
-    assert time.monotonic() - started < 2
+    fake.enqueue(Reply(delay_s=1.2))  # without the timeout the call would succeed
+    err = failure(fake, user(), total_s=0.4)
+    assert isinstance(err, UpstreamTimeout) and "0.4s" in err.message
 
 
 def test_stream_cut(fake: FakeOpenAI) -> None:
@@ -386,10 +396,9 @@ def test_stream_stall(fake: FakeOpenAI) -> None:
     # A 1 s silence between chunks against a 0.3 s limit. (Not `stall_after`: the OpenAI fake
     # then sleeps for an hour and its `stop()` waits 10 s for the handler.)
     fake.enqueue(Reply(chunk_delay_s=1.0, content="a b c d"))
-    started = time.monotonic()
     err = failure(fake, user(), streaming=True, first_token_s=0.3)
     assert isinstance(err, UpstreamTimeout) and err.retryable
-    assert time.monotonic() - started < 0.9
+    assert "0.3s" in err.message  # our gap timer fired, not litellm's 10 s read timeout
 
 
 # -- stream normalisation (pure) ----------------------------------------------------------------
