@@ -91,3 +91,15 @@ def finish_reasons(chunks: list[dict[str, Any]]) -> list[str]:
         for c in chunks
         if c["choices"] and c["choices"][0]["finish_reason"]
     ]
+
+
+def sdk_final(chunks: list[dict[str, Any]], usage: Usage) -> Any:
+    """What the official OpenAI SDK's stream accumulator makes of these chunks."""
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    state: Any = ChatCompletionStreamState()
+    assert usage.frame is not None
+    for chunk in [*chunks, orjson.loads(usage.frame.removeprefix(b"data: "))]:
+        state.handle_chunk(ChatCompletionChunk.model_validate(chunk))
+    return state.get_final_completion()

@@ -28,6 +28,7 @@ from tests.providers.helpers import (
     finish_reasons,
     make_call,
     make_config,
+    sdk_final,
     text_of,
     tool_calls_of,
     user,
@@ -353,7 +354,7 @@ def test_stream_text(fake: FakeAnthropic) -> None:
 def test_stream_tool_call(fake: FakeAnthropic) -> None:
     second = {"id": "toolu_02B", "name": "get_time", "arguments": '{"tz": "Europe/Paris"}'}
     fake.enqueue(Reply(tool_calls=[TOOL, second]))
-    chunks, _ = stream(fake, {**user("Weather and time?"), "tools": [WEATHER]})
+    chunks, usage = stream(fake, {**user("Weather and time?"), "tools": [WEATHER]})
     calls = tool_calls_of(chunks)  # asserts id/name only in each index's first fragment
     assert [(c["id"], c["name"]) for c in calls] == [
         (TOOL["id"], "get_weather"),
@@ -364,6 +365,12 @@ def test_stream_tool_call(fake: FakeAnthropic) -> None:
     fragments = [t for c in chunks for t in c["choices"][0]["delta"].get("tool_calls") or []]
     assert len(fragments) > 4  # really streamed in pieces
     assert finish_reasons(chunks) == ["tool_calls"]
+    final = sdk_final(chunks, usage)  # the official SDK's accumulator agrees
+    assert [(t.id, t.function.name) for t in final.choices[0].message.tool_calls] == [
+        (TOOL["id"], "get_weather"),
+        ("toolu_02B", "get_time"),
+    ]
+    assert final.usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
 def test_stream_cached_tokens(fake: FakeAnthropic) -> None:

@@ -34,6 +34,7 @@ from tests.providers.helpers import (
     finish_reasons,
     make_call,
     make_config,
+    sdk_final,
     text_of,
     tool_calls_of,
     user,
@@ -311,9 +312,14 @@ def test_stream_usage_is_requested_and_lifted_out(fake: FakeOpenAI) -> None:
 def test_stream_tool_calls(fake: FakeOpenAI) -> None:
     second = {"id": "call_def", "name": "get_time", "arguments": '{"tz": "UTC"}'}
     fake.enqueue(Reply(tool_calls=[TOOL, second]))
-    chunks, _ = stream(fake, {**user("Weather?"), "tools": [WEATHER]})
+    chunks, usage = stream(fake, {**user("Weather?"), "tools": [WEATHER]})
     assert tool_calls_of(chunks) == [TOOL, second]  # also asserts OpenAI's fragment shape
     assert finish_reasons(chunks) == ["tool_calls"]
+    calls = sdk_final(chunks, usage).choices[0].message.tool_calls  # the SDK agrees
+    assert [(t.id, t.function.arguments) for t in calls] == [
+        ("call_abc", TOOL["arguments"]),
+        ("call_def", second["arguments"]),
+    ]
 
 
 # -- failures -----------------------------------------------------------------------------------
