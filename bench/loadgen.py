@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 LUA = Path(__file__).with_name("post.lua")
+TTFT_BUDGET_S = 90.0  # the TTFT loop of one target never takes longer than this
 # The first delta that carries text; proxies re-serialise with or without a space after ':'.
 _CONTENT = re.compile(rb'"content":\s*"[^"]')
 
@@ -108,8 +109,13 @@ async def _ttft(
     times: list[float] = []
     errors, first_error = 0, ""
     conn = aiohttp.TCPConnector(limit=1)
-    async with aiohttp.ClientSession(connector=conn) as session:
+    deadline = time.monotonic() + TTFT_BUDGET_S
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
         for i in range(warmup + n):
+            if time.monotonic() > deadline:  # a very slow target: keep what was measured
+                first_error = first_error or f"stopped after {TTFT_BUDGET_S:.0f} s"
+                break
             try:
                 t = await _ttft_once(session, url, body, headers)
             except (TimeoutError, RuntimeError, aiohttp.ClientError) as exc:
