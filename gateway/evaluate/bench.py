@@ -40,7 +40,9 @@ def bench_prompt() -> str:
 
 def bench_router() -> Router:
     """15 models over 5 providers, with a learned model that knows all of them."""
-    providers = {f"p{i}": {"kind": "openai", "base_url": f"http://127.0.0.1:9/v{i}"} for i in range(5)}
+    providers = {
+        f"p{i}": {"kind": "openai", "base_url": f"http://127.0.0.1:9/v{i}"} for i in range(5)
+    }
     models = [
         {
             "id": f"model-{i}",

@@ -26,15 +26,33 @@ def write_png(
     ax.plot(xs, ys, "-o", color="tab:blue", markersize=3, label="router, cost weight swept")
     for p, x, y in zip(points, xs, ys, strict=True):
         if p["cost_weight"] in (0.0, 0.2, 0.5, 0.9):
-            ax.annotate(f"w={p['cost_weight']:g}", (x, y), fontsize=7, xytext=(3, -9),
-                        textcoords="offset points", color="tab:blue")
+            ax.annotate(
+                f"w={p['cost_weight']:g}",
+                (x, y),
+                fontsize=7,
+                xytext=(3, -9),
+                textcoords="offset points",
+                color="tab:blue",
+            )
     for name, m in models.items():
         ax.scatter([max(m["cost_usd"], 1e-9)], [m["quality"]], color="gray", s=18, zorder=3)
-        ax.annotate(name.rsplit("/", 1)[-1], (max(m["cost_usd"], 1e-9), m["quality"]),
-                    fontsize=7, xytext=(3, 3), textcoords="offset points", color="dimgray")
+        ax.annotate(
+            name.rsplit("/", 1)[-1],
+            (max(m["cost_usd"], 1e-9), m["quality"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+            color="dimgray",
+        )
     for name, prof in profiles.items():
-        ax.scatter([max(prof["cost_usd"], 1e-9)], [prof["quality"]], marker="*", s=110,
-                   zorder=4, label=name)
+        ax.scatter(
+            [max(prof["cost_usd"], 1e-9)],
+            [prof["quality"]],
+            marker="*",
+            s=110,
+            zorder=4,
+            label=name,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per prompt (USD, log scale)")
     ax.set_ylabel("mean quality (outcome 0..1)")

@@ -144,8 +144,17 @@ def read(path: str | Path) -> OutcomeSet | LabelledSet:
         raise ValueError(f"{path}: no rows with a prompt and per-model outcomes ({OUTCOME_KEYS})")
     judge = max(v for r in out for v in r.outcomes.values()) > 1.0
     if judge:  # a 1..10 judge scale
-        out = [EvalRow(r.id, r.body, {m: v / 10 for m, v in r.outcomes.items()}, r.costs,
-                       r.output_tokens, r.group) for r in out]
+        out = [
+            EvalRow(
+                r.id,
+                r.body,
+                {m: v / 10 for m, v in r.outcomes.items()},
+                r.costs,
+                r.output_tokens,
+                r.group,
+            )
+            for r in out
+        ]
     names = tuple(models)
     return OutcomeSet(
         name=path.name,

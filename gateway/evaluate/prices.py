@@ -1,7 +1,8 @@
 """Evaluation, step 2: what each model in a data file costs, per million tokens.
 
-In order: the `--models` file (JSON or YAML: `{model: {input_price_per_mtok, output_price_per_mtok}}`,
-the same with `input_usd_per_mtok` keys, `{model: price}`, or a gateway.yaml with `models:`);
+In order: the `--models` file (JSON or YAML:
+`{model: {input_price_per_mtok, output_price_per_mtok}}`, the same with `input_usd_per_mtok`
+keys, `{model: price}`, or a gateway.yaml with `models:`);
 a `<prefix>_models.json` beside the data file; the public list prices below; and, for open
 models named by size ("34b", "8x7b"), a typical hosted price for that size. Files that record
 `cost_usd` per row do not need any of it for the reported cost; the router still needs prices

@@ -36,7 +36,8 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # evaluation records carry no time: al
 
 def split(rows: Sequence[EvalRow], seed: str = SPLIT_SEED) -> tuple[list[EvalRow], list[EvalRow]]:
     """A deterministic 50/50 split by a hash of each row's id (stable across runs and files)."""
-    train, test = [], []
+    train: list[EvalRow] = []
+    test: list[EvalRow] = []
     for row in rows:
         digest = hashlib.md5((seed + row.id).encode(), usedforsecurity=False).digest()
         (train if digest[0] < 128 else test).append(row)
@@ -124,9 +125,7 @@ def row_cost(p: Prepared, model: str, prices: Mapping[str, Price]) -> float:
     return (p.classification.prompt_tokens * price[0] + out * price[1]) / 1e6
 
 
-def train_router(
-    config: GatewayConfig, train: Sequence[Prepared], half_life_days: float
-) -> Router:
+def train_router(config: GatewayConfig, train: Sequence[Prepared], half_life_days: float) -> Router:
     records = [
         OutcomeRecord(features=p.features, model=m, score=s, at=EPOCH)
         for p in train
@@ -151,7 +150,10 @@ class Replay:
 
 
 def replay(
-    router: Router, test: Sequence[Prepared], profile: str, truth_prices: Mapping[str, Price],
+    router: Router,
+    test: Sequence[Prepared],
+    profile: str,
+    truth_prices: Mapping[str, Price],
     keep_candidates: bool = False,
 ) -> Replay:
     """Route every test row with `profile`; score the picks against the recorded outcomes."""

@@ -31,8 +31,11 @@ def _labels(result: Mapping[str, Any], details: Mapping[str, Any]) -> str:
 
 
 def _sweep(points: list[dict[str, Any]], best: str, bq: float, bc: float) -> list[str]:
-    lines = ["", "cost-quality curve (quality weight 1-w, cost weight w):",
-             f"  {'w':>5}{'quality':>9}{'% best':>8}{'cost $':>12}{'% cost':>8}{'best-model calls':>18}"]
+    lines = [
+        "",
+        "cost-quality curve (quality weight 1-w, cost weight w):",
+        f"  {'w':>5}{'quality':>9}{'% best':>8}{'cost $':>12}{'% cost':>8}{'best-model calls':>18}",
+    ]
     for p in points:
         lines.append(
             f"  {p['cost_weight']:>5.2f}{p['quality']:>9.4f}{100 * p['quality'] / bq:>7.1f}%"
@@ -45,8 +48,11 @@ def _sweep(points: list[dict[str, Any]], best: str, bq: float, bc: float) -> lis
 def _outcomes(result: Mapping[str, Any], details: Mapping[str, Any]) -> str:
     best = result["best_model"]
     bq, bc = result["models"][best]["quality"], result["models"][best]["cost_usd"]
-    lines = [f"routing replay of {details.get('file', '?')}  (outcome scale {details.get('scale')})",
-             str(details.get("split", "")), ""]
+    lines = [
+        f"routing replay of {details.get('file', '?')}  (outcome scale {details.get('scale')})",
+        str(details.get("split", "")),
+        "",
+    ]
     lines.append(f"  {'':<36}{'quality':>9}{'% best':>8}{'cost $/prompt':>15}{'% cost':>9}  picks")
     for name, v in result["profiles"].items():
         picks = details.get("picks", {}).get(name, {})
@@ -79,8 +85,11 @@ def _outcomes(result: Mapping[str, Any], details: Mapping[str, Any]) -> str:
         lines.extend(_sweep(details["sweep"], best, bq, bc))
     sources = sorted(set((details.get("price_source") or {}).values()))
     lines.append("")
-    lines.append("router prices: " + ("; ".join(sources) or "-")
-                 + (f" (file {details['price_file']})" if details.get("price_file") else ""))
+    lines.append(
+        "router prices: "
+        + ("; ".join(sources) or "-")
+        + (f" (file {details['price_file']})" if details.get("price_file") else "")
+    )
     if details.get("png"):
         lines.append(f"curve written to {details['png']}")
     if details.get("saved_state"):
@@ -96,8 +105,10 @@ def _pair(result: Mapping[str, Any], details: Mapping[str, Any], best: str) -> l
     for name, v in result["profiles"].items():
         gap = (v["quality"] - wq) / (sq - wq) if sq != wq else 0.0
         calls = details.get("picks", {}).get(name, {}).get(best, 0.0)
-        lines.append(f"  {name:<14} recovers {100 * gap:5.1f}% of the gap with "
-                     f"{100 * calls:5.1f}% of calls to the strong model")
+        lines.append(
+            f"  {name:<14} recovers {100 * gap:5.1f}% of the gap with "
+            f"{100 * calls:5.1f}% of calls to the strong model"
+        )
     return lines
 
 

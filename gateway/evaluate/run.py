@@ -16,6 +16,7 @@ from gateway.evaluate.data import LabelledSet, OutcomeSet, read
 from gateway.evaluate.labels import classifier_report
 from gateway.evaluate.prices import Price, read_price_file, sibling_price_file
 from gateway.evaluate.replay import (
+    SPLIT_SEED,
     Prepared,
     eval_config,
     prepare,
@@ -52,18 +53,22 @@ def _given_prices(data: Path, models: str | None) -> tuple[dict[str, Price], str
 
 
 def _prepared(
-    dataset: OutcomeSet, train: str | None
+    dataset: OutcomeSet, train: str | None, seed: str
 ) -> tuple[list[Prepared], list[Prepared], str]:
     if train is None:
-        rows_train, rows_test = split(dataset.rows)
-        note = (f"no --train: deterministic 50/50 split of {dataset.name} by id hash; trained "
-                f"on {len(rows_train)} rows, tested on the other {len(rows_test)}")
+        rows_train, rows_test = split(dataset.rows, seed)
+        note = (
+            f"no --train: deterministic 50/50 split of {dataset.name} by id hash; trained "
+            f"on {len(rows_train)} rows, tested on the other {len(rows_test)}"
+        )
         return prepare(rows_train), prepare(rows_test), note
     other = read(train)
     if not isinstance(other, OutcomeSet):
         raise ValueError(f"{train}: a training file needs per-model outcomes, not labels")
-    note = (f"trained on all {len(other.rows)} rows of {other.name}, tested on all "
-            f"{len(dataset.rows)} rows of {dataset.name}")
+    note = (
+        f"trained on all {len(other.rows)} rows of {other.name}, tested on all "
+        f"{len(dataset.rows)} rows of {dataset.name}"
+    )
     return prepare(other.rows), prepare(dataset.rows), note
 
 
@@ -79,9 +84,10 @@ def evaluate_outcomes(
     config: GatewayConfig | None,
     png: str | None,
     bench: bool = True,
+    seed: str = SPLIT_SEED,
 ) -> EvalResult:
     given, price_file = _given_prices(path, models)
-    train_rows, test, split_note = _prepared(dataset, train)
+    train_rows, test, split_note = _prepared(dataset, train, seed)
     prices, price_source = router_prices(dataset, train_rows, given)
     cfg = eval_config(dataset.models, prices, config)
     half_life = config.routing.learn.half_life_days if config else 14.0
@@ -105,12 +111,13 @@ def evaluate_outcomes(
         }
         picks[name] = {m: round(n / max(len(test), 1), 4) for m, n in r.picks.most_common()}
     points = sweep(test, kept, prices, best)
+    per_model = {
+        m: {"quality": round(v["quality"], 6), "cost_usd": round(v["cost_usd"], 8)}
+        for m, v in single.items()
+    }
     result = {
         "best_model": best,
-        "models": {
-            m: {"quality": round(v["quality"], 6), "cost_usd": round(v["cost_usd"], 8)}
-            for m, v in single.items()
-        },
+        "models": per_model,
         "profiles": profiles,
         "decision_ms": {
             "p50": round(float(np.percentile(times, 50)), 4),
@@ -134,7 +141,7 @@ def evaluate_outcomes(
     if png:
         from gateway.evaluate.curve import write_png
 
-        write_png(png, f"{dataset.name}: {split_note[:90]}", points, result["models"], profiles)
+        write_png(png, f"{dataset.name}: {split_note[:90]}", points, per_model, profiles)
         details["png"] = png
     return EvalResult(result, details)
 
@@ -158,10 +165,12 @@ def run_eval(
     *,
     save_state: str | None = None,
     bench: bool = True,
+    split_seed: str = SPLIT_SEED,
 ) -> EvalResult:
     """`gateway eval`. Outcome file: the contract's `{best_model, models, profiles,
     decision_ms}`; labelled file: `{accuracy, macro_f1, per_class}`. With `save_state`, the
-    learned model is written there as JSON (e.g. `config.routing.learn.state_path`)."""
+    learned model is written there as JSON (e.g. `config.routing.learn.state_path`);
+    `split_seed` picks another deterministic split, to see how much the figures vary."""
     path = Path(data)
     dataset = read(path)
     if isinstance(dataset, LabelledSet):
@@ -169,7 +178,7 @@ def run_eval(
         details = {k.lstrip("_"): report.pop(k) for k in list(report) if k.startswith("_")}
         details.update(kind="labels", file=dataset.name, notes=dataset.notes)
         return EvalResult(report, details)
-    result = evaluate_outcomes(dataset, path, train, models, config, png, bench)
+    result = evaluate_outcomes(dataset, path, train, models, config, png, bench, split_seed)
     if save_state:
         router: Router = result.details["router"]
         Path(save_state).write_text(json.dumps(router.learned.to_json()))

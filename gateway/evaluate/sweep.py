@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gateway.evaluate.replay import Prepared, row_cost
 from gateway.evaluate.prices import Price
+from gateway.evaluate.replay import Prepared, row_cost
 
 COST_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

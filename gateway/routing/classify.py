@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.config import TASKS
 from gateway.routing.prompt import PromptView, view
 from gateway.routing.task import Text, classify_task
 from gateway.routing.tokens import estimate_prompt
@@ -27,8 +26,19 @@ EXPECTED_OUTPUT = {
     "chat": 200,
     "tool_use": 150,
 }
-_BRIEF = ("without explanation", "only the letter", "single choice", "one word", "only answer",
-          "just the answer", "answer only", "reply with only", "respond with only")
+_BRIEF = (
+    "without explanation",
+    "only the letter",
+    "single choice",
+    "one word",
+    "only answer",
+    "just the answer",
+    "answer only",
+    "reply with only",
+    "respond with only",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Classification:
     """What a request is and what it needs, with the signals behind each judgement."""
@@ -132,6 +142,8 @@ def classify(body: Mapping[str, Any], task_override: str | None = None) -> Class
     t = Text.of(prompt.last_user or prompt.text)
     needs = _needs(body, prompt)
     tokens = estimate_prompt(prompt)
+    signals: tuple[str, ...]
+    scores: dict[str, float]
     if task_override:
         task, signals, scores = task_override, ("routing.task",), {}
     elif "tools" in needs:

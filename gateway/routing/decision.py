@@ -80,8 +80,7 @@ def render_decision(d: Decision) -> str:
         lines.append(f"escalation  {d.escalation}")
     lines.append("")
     width = max([len(x.id) for x in d.candidates] + [5])
-    head = f"  {'model':<{width}}  score   quality                                  cost $       latency"
-    lines.append(head)
+    lines.append(f"  {'model':<{width}}  score   {'quality':<41}{'cost $':<13}latency")
     for x in d.candidates:
         if x.excluded:
             continue

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.routing.features import DENSE_NAMES, FEATURE_VERSION, PromptFeatures
-from gateway.routing.logistic import Hyper, fit
+from gateway.routing.logistic import Cells, Hyper, fit
 
 STATE_VERSION = 1
 # A model's learned estimate gets weight n / (n + BLEND_RECORDS) against its configured prior,
@@ -33,6 +33,9 @@ BLEND_RECORDS = 30.0
 IMPLICIT_SUCCESS = (1.0, 0.1)  # (score, weight)
 IMPLICIT_ERROR = (0.0, 0.5)
 FEEDBACK_OUTCOME = {"success": 1.0, "partial": 0.5, "failure": 0.0}
+# A fit reads at most this many prompts (the heaviest, i.e. most recent): ~30 s on one core
+# for chat-sized prompts and 15 models, so a background refit stays cheap.
+MAX_ROWS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,18 +99,37 @@ class LearnedModel:
         hyper: Hyper,
     ) -> LearnedModel:
         n, m = len(prompts), len(models)
-        targets = np.zeros((n, m), np.float32)
-        weights = np.zeros((n, m), np.float32)
-        for r, c, score, w in cells:  # a repeated pair averages, weighted
-            total = weights[r, c] + w
-            targets[r, c] = (targets[r, c] * weights[r, c] + score * w) / total
-            weights[r, c] = total
-        support = weights.sum(0)
-        history = (targets * weights).sum(0) / np.maximum(support, 1e-9)
         if n == 0:
             return cls.empty(now)
-        dense = np.array([p.dense for p in prompts], np.float32)
-        fitted = fit([p.ids for p in prompts], dense, targets, weights, hyper)
+        merged: dict[tuple[int, int], tuple[float, float]] = {}
+        for r, c, score, w in cells:  # a repeated (prompt, model) pair averages, weighted
+            s0, w0 = merged.get((r, c), (0.0, 0.0))
+            merged[(r, c)] = (s0 + score * w, w0 + w)
+        keys = np.array(list(merged), np.int64).reshape(-1, 2)
+        sums = np.array(list(merged.values()), np.float64).reshape(-1, 2)
+        weight = sums[:, 1]
+        target = sums[:, 0] / weight
+        support = np.bincount(keys[:, 1], weight, minlength=m)
+        history = np.bincount(keys[:, 1], weight * target, minlength=m) / np.maximum(support, 1e-9)
+        used = np.arange(n)
+        if n > MAX_ROWS:  # bound the refit: keep the prompts that weigh most (the recent ones)
+            heft = np.bincount(keys[:, 0], weight, minlength=n)
+            used = np.sort(np.argsort(-heft, kind="stable")[:MAX_ROWS])
+        index = np.full(n, -1, np.int64)
+        index[used] = np.arange(len(used))
+        keep_cell = index[keys[:, 0]] >= 0
+        fitted = fit(
+            [prompts[i].ids for i in used],
+            np.array([prompts[i].dense for i in used], np.float32),
+            Cells(
+                row=index[keys[keep_cell, 0]],
+                model=keys[keep_cell, 1],
+                target=target[keep_cell].astype(np.float32),
+                weight=weight[keep_cell].astype(np.float32),
+            ),
+            m,
+            hyper,
+        )
         keep = np.abs(fitted.weights).max(1) >= 1e-4  # weights L2 left at ~0 are noise
         return cls(
             models=tuple(models),
@@ -207,7 +229,8 @@ def _hits(vocab: npt.NDArray[np.int64], ids: Sequence[int]) -> npt.NDArray[np.in
     wanted = np.asarray(ids, np.int64)
     pos = np.searchsorted(vocab, wanted)
     pos[pos == len(vocab)] = 0
-    return pos[vocab[pos] == wanted]
+    hits: npt.NDArray[np.int64] = pos[vocab[pos] == wanted]
+    return hits
 
 
 # -- the request log and feedback as outcome records ----------------------------------------

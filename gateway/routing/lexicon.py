@@ -40,7 +40,9 @@ def _index(
     return MappingProxyType({k: tuple(v) for k, v in by_word.items()}), tuple(symbols)
 
 
-def _table(spec: dict[str, dict[float, str]]) -> MappingProxyType[bytes, tuple[tuple[str, float], ...]]:
+def _table(
+    spec: dict[str, dict[float, str]],
+) -> MappingProxyType[bytes, tuple[tuple[str, float], ...]]:
     out: dict[bytes, list[tuple[str, float]]] = {}
     for task, by_weight in spec.items():
         for weight, listed in by_weight.items():

@@ -1,12 +1,12 @@
 """Routing, learning (off the hot path): a multi-output logistic regression in plain numpy.
 
-One row per prompt, one output per model: P(model answers this prompt well). Each model's
-weights are a shared part (what makes a prompt hard for everyone) plus its own part (what it
-is good or bad at), the own part regularised harder, so a model with few outcomes leans on
-what all the others taught. Sparse hashed features are held as CSR arrays; the gradient's
-transpose product uses a column-sorted copy and `np.add.reduceat`, so a fit over tens of
-thousands of rows takes seconds. Targets may be fractional (judge scores); missing
-(prompt, model) pairs carry zero weight.
+P(model answers this prompt well), one logistic output per model. Each model's weights are a
+shared part (what makes a prompt hard for everyone) plus its own part (what it is good or bad
+at), the own part regularised harder, so a model with few outcomes leans on what all the
+others taught. Only observed (prompt, model) cells are computed: an evaluation row observes
+every model, a log row one, and the cost follows the cells, not prompts x models. Sparse
+products are flat gathers, `np.add.reduceat` and `np.bincount`. Targets may be fractional
+(judge scores).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ I64 = npt.NDArray[np.int64]
 class Hyper:
     """Training settings; the defaults were chosen on the development split (see RESULTS.md)."""
 
-    l2_shared: float = 1e-4
-    l2_own: float = 1e-3
-    l2_dense: float = 1e-3
+    l2_shared: float = 3e-5
+    l2_own: float = 3e-4
+    l2_dense: float = 1e-4
     iterations: int = 200
     learning_rate: float = 0.03
 
@@ -42,40 +42,52 @@ class Fitted:
     bias: F32  # (n_models,)
 
 
-class _Csr:
-    """A binary sparse matrix, each row scaled to unit L2 norm."""
+@dataclass(frozen=True)
+class Cells:
+    """The observed (prompt, model) pairs: row index, model index, target 0..1, weight > 0."""
 
-    def __init__(self, rows: Sequence[Sequence[int]], vocab: I64) -> None:
+    row: I64
+    model: I64
+    target: F32
+    weight: F32
+
+
+class _Design:
+    """Each cell's sparse features, laid out flat: entry e belongs to cell `cell_of[e]`, has
+    column `cols[e]` and value `vals[e]` (the prompt's binary features scaled to unit norm)."""
+
+    def __init__(self, rows: Sequence[Sequence[int]], vocab: I64, cells: Cells, n_models: int):
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
         flat = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lengths.sum()))
-        self.cols = np.searchsorted(vocab, flat)
-        self.ptr = np.concatenate(([0], np.cumsum(lengths)))
-        scale = 1.0 / np.sqrt(np.maximum(lengths, 1))
-        self.vals = np.repeat(scale, lengths).astype(np.float32)
-        self.row_of = np.repeat(np.arange(len(rows)), lengths)
-        self.n, self.d = len(rows), len(vocab)
-        order = np.argsort(self.cols, kind="stable")
-        self.t_rows, self.t_vals = self.row_of[order], self.vals[order]
-        counts = np.bincount(self.cols, minlength=self.d)
-        self.t_ptr = np.concatenate(([0], np.cumsum(counts)))[:-1]
-        self.t_used = counts > 0
-        self.used = lengths > 0
+        cols = np.searchsorted(vocab, flat)
+        starts = np.concatenate(([0], np.cumsum(lengths)))
+        per_cell = lengths[cells.row]
+        self.cell_of = np.repeat(np.arange(len(cells.row)), per_cell)
+        # entry e of cell c is entry (e - first entry of c) of its prompt's row
+        first = np.repeat(np.cumsum(per_cell) - per_cell, per_cell)
+        offset = np.arange(int(per_cell.sum())) - first
+        self.cols = cols[np.repeat(starts[cells.row], per_cell) + offset]
+        self.flat = self.cols * n_models + np.repeat(cells.model, per_cell)
+        scale = (1.0 / np.sqrt(np.maximum(lengths, 1))).astype(np.float32)
+        self.vals = np.repeat(scale[cells.row], per_cell)
+        self.ptr = (np.cumsum(per_cell) - per_cell)[per_cell > 0]
+        self.used = per_cell > 0
+        self.n_cells, self.d, self.m = len(cells.row), len(vocab), n_models
 
-    def dot(self, w: F32) -> F32:
-        """X @ w for w of shape (d, m)."""
-        out = np.zeros((self.n, w.shape[1]), dtype=np.float32)
+    def dot(self, u: F32, v: F32) -> F32:
+        """Per cell: its prompt's features . (shared + its model's own weights)."""
+        out = np.zeros(self.n_cells, np.float32)
         if self.cols.size:
-            prod = w[self.cols] * self.vals[:, None]
-            out[self.used] = np.add.reduceat(prod, self.ptr[:-1][self.used], axis=0)
+            w = (u[self.cols] + v.ravel()[self.flat]) * self.vals
+            out[self.used] = np.add.reduceat(w, self.ptr)
         return out
 
-    def tdot(self, g: F32) -> F32:
-        """X.T @ g for g of shape (n, m)."""
-        out = np.zeros((self.d, g.shape[1]), dtype=np.float32)
-        if self.cols.size:
-            prod = g[self.t_rows] * self.t_vals[:, None]
-            out[self.t_used] = np.add.reduceat(prod, self.t_ptr[self.t_used], axis=0)
-        return out
+    def grads(self, g: F32) -> tuple[F32, F32]:
+        """Gradients of the shared (d,) and own (d, m) sparse weights for cell gradients g."""
+        ge = g[self.cell_of] * self.vals
+        shared = np.bincount(self.cols, ge, minlength=self.d).astype(np.float32)
+        own = np.bincount(self.flat, ge, minlength=self.d * self.m).astype(np.float32)
+        return shared, own.reshape(self.d, self.m)
 
 
 def _sigmoid(z: F32) -> F32:
@@ -85,40 +97,45 @@ def _sigmoid(z: F32) -> F32:
 def fit(
     rows: Sequence[Sequence[int]],
     dense: F32,
-    targets: F32,
-    weights: F32,
+    cells: Cells,
+    n_models: int,
     hyper: Hyper = Hyper(),
 ) -> Fitted:
-    """Fit P(good | prompt, model). `targets` and `weights` are (n_rows, n_models); a pair
-    without an outcome has weight 0. Full-batch Adam on the weighted cross-entropy."""
+    """Fit P(good | prompt, model) on the observed cells only (a log row observes one model,
+    an evaluation row all of them). Full-batch Adam on the weighted cross-entropy."""
     vocab = np.unique(np.fromiter((i for r in rows for i in r), dtype=np.int64))
-    x = _Csr(rows, vocab)
-    n_models = targets.shape[1]
-    total = max(float(weights.sum()), 1e-9)
-    mean = (weights * targets).sum(0) / np.maximum(weights.sum(0), 1e-9)
-    mean = np.clip(mean, 0.02, 0.98)
+    x = _Design(rows, vocab, cells, n_models)
+    d_cell = dense[cells.row]
+    total = max(float(cells.weight.sum()), 1e-9)
+    per_model = np.bincount(cells.model, cells.weight, minlength=n_models)
+    mean = np.bincount(cells.model, cells.weight * cells.target, minlength=n_models)
+    mean = np.clip(mean / np.maximum(per_model, 1e-9), 0.02, 0.98)
     params = [
-        np.zeros((x.d, 1), np.float32),  # shared sparse
+        np.zeros(x.d, np.float32),  # shared sparse
         np.zeros((x.d, n_models), np.float32),  # own sparse
-        np.zeros((dense.shape[1], 1), np.float32),  # shared dense
+        np.zeros(dense.shape[1], np.float32),  # shared dense
         np.zeros((dense.shape[1], n_models), np.float32),  # own dense
         np.log(mean / (1 - mean)).astype(np.float32),  # bias, started at the base rate
     ]
     l2 = (hyper.l2_shared, hyper.l2_own, hyper.l2_dense, hyper.l2_dense, 0.0)
+    order = np.argsort(cells.model, kind="stable")  # cells grouped by model, for sums per model
+    present = np.unique(cells.model)
+    starts = np.searchsorted(cells.model[order], present)
     m1 = [np.zeros_like(p) for p in params]
     m2 = [np.zeros_like(p) for p in params]
     for step in range(1, hyper.iterations + 1):
         u, v, a, b_own, bias = params
-        z = x.dot(u + v) + dense @ (a + b_own) + bias
-        g = (_sigmoid(z) - targets) * weights / total
-        g_sparse = x.tdot(g)
-        g_dense = dense.T @ g
+        z = x.dot(u, v) + d_cell @ a + (d_cell * b_own.T[cells.model]).sum(1) + bias[cells.model]
+        g = (_sigmoid(z) - cells.target) * cells.weight / total
+        g_shared, g_own = x.grads(g)
+        g_dense_own = np.zeros_like(b_own)
+        g_dense_own[:, present] = np.add.reduceat((d_cell * g[:, None])[order], starts).T
         grads = [
-            g_sparse.sum(1, keepdims=True),
-            g_sparse,
-            g_dense.sum(1, keepdims=True),
-            g_dense,
-            g.sum(0),
+            g_shared,
+            g_own,
+            d_cell.T @ g,
+            g_dense_own,
+            np.bincount(cells.model, g, minlength=n_models).astype(np.float32),
         ]
         for p, grad, lam, s1, s2 in zip(params, grads, l2, m1, m2, strict=True):
             grad = grad + 2 * lam * p
@@ -132,4 +149,4 @@ def fit(
                 / (np.sqrt(s2 / (1 - 0.999**step)) + 1e-8)
             ).astype(np.float32)
     u, v, a, b_own, bias = params
-    return Fitted(ids=vocab, weights=u + v, dense=a + b_own, bias=bias)
+    return Fitted(ids=vocab, weights=u[:, None] + v, dense=a[:, None] + b_own, bias=bias)

@@ -108,7 +108,9 @@ def parse_options(raw: Any, profiles: Mapping[str, Any]) -> RoutingOptions:
         profile = name
     prefer_local = raw.get("prefer_local", False)
     if not isinstance(prefer_local, bool):
-        raise InvalidRequest("routing.prefer_local must be true or false", param="routing.prefer_local")
+        raise InvalidRequest(
+            "routing.prefer_local must be true or false", param="routing.prefer_local"
+        )
     return RoutingOptions(
         max_cost_usd=_number(raw, "max_cost_usd", 0.0, None),
         min_quality=_number(raw, "min_quality", 0.0, 1.0),

@@ -82,7 +82,9 @@ class Router:
         weights = self._profiles.get(base)
         if weights is None:
             known = ", ".join(f"auto:{p}" for p in [*self._profiles, LOCAL_PROFILE])
-            raise InvalidRequest(f"unknown routing profile {requested!r} (one of {known})", param="model")
+            raise InvalidRequest(
+                f"unknown routing profile {requested!r} (one of {known})", param="model"
+            )
         return requested, weights, local_first
 
     def decide(

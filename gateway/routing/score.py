@@ -167,9 +167,20 @@ def score_candidates(
         score = shares[0] * raw[0] + shares[1] * raw[1] + shares[2] * raw[2] + shares[3] * raw[3]
         out.append(
             Candidate(
-                e.id, e.provider, e.local, why, score, quality, prior, est.learned,
-                est.weight if est.learned is not None else 0.0, cost, e.latency_ms, history,
-                raw, shares,
+                e.id,
+                e.provider,
+                e.local,
+                why,
+                score,
+                quality,
+                prior,
+                est.learned,
+                est.weight if est.learned is not None else 0.0,
+                cost,
+                e.latency_ms,
+                history,
+                raw,
+                shares,
             )
         )
     out.sort(key=lambda k: (k.excluded is not None, -k.score))

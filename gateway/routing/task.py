@@ -34,8 +34,20 @@ _DIGITS = b"0123456789"
 _IMPERATIVE_GENERATE = frozenset(
     b"write compose draft create generate invent imagine tell make rewrite continue".split()
 )
-_QUANTITY_QUESTIONS = ("how many", "how much", "how old", "how long", "how far", "how fast",
-                       "how large", "$", "%", "calculate", "what is the total", "find the")
+_QUANTITY_QUESTIONS = (
+    "how many",
+    "how much",
+    "how old",
+    "how long",
+    "how far",
+    "how fast",
+    "how large",
+    "$",
+    "%",
+    "calculate",
+    "what is the total",
+    "find the",
+)
 _GREETINGS = frozenset(b"hi hello hey thanks thank yo morning evening".split())
 _WH = frozenset(b"what who when where which how why whom whose".split())
 

@@ -35,12 +35,15 @@ def estimate_text(text: str) -> int:
     digits = len(raw) - len(raw.translate(None, _DIGITS))
     extra = len(raw) - len(text)  # 0 for pure ASCII
     plain = len(text) - symbols - digits
-    return int(
-        plain / CHARS_PER_TOKEN
-        + symbols * TOKENS_PER_SYMBOL
-        + digits * TOKENS_PER_DIGIT
-        + extra * TOKENS_PER_EXTRA_BYTE
-    ) + 1
+    return (
+        int(
+            plain / CHARS_PER_TOKEN
+            + symbols * TOKENS_PER_SYMBOL
+            + digits * TOKENS_PER_DIGIT
+            + extra * TOKENS_PER_EXTRA_BYTE
+        )
+        + 1
+    )
 
 
 def estimate_prompt(prompt: PromptView) -> int:

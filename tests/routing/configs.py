@@ -9,7 +9,9 @@ from gateway.config import GatewayConfig, parse_config
 ALL_CAPS = ["tools", "vision", "json", "streaming"]
 
 
-def model(id: str, provider: str, price: tuple[float, float], quality: Any, **extra: Any) -> dict[str, Any]:
+def model(
+    id: str, provider: str, price: tuple[float, float], quality: Any, **extra: Any
+) -> dict[str, Any]:
     return {
         "id": id,
         "provider": provider,
@@ -24,17 +26,45 @@ def make_config(models: list[dict[str, Any]] | None = None, **routing: Any) -> G
     """The standard test fleet unless `models` is given."""
     if models is None:
         models = [
-            model("local-small", "lmstudio", (0, 0), {"default": 0.62, "code": 0.6},
-                  tags=["local"], context_window=8192, capabilities=["streaming", "json"],
-                  latency_ms=250),
-            model("mini", "openai", (0.15, 0.6), {"default": 0.78, "code": 0.8},
-                  context_window=128000, capabilities=ALL_CAPS, latency_ms=450,
-                  fallbacks=["sonnet"]),
-            model("big", "openai", (2.5, 10.0), {"default": 0.88, "code": 0.9, "math": 0.9},
-                  context_window=128000, capabilities=ALL_CAPS, latency_ms=700),
-            model("sonnet", "anthropic", (3.0, 15.0), {"default": 0.92, "code": 0.95},
-                  context_window=200000, capabilities=ALL_CAPS, latency_ms=900,
-                  aliases=["claude"]),
+            model(
+                "local-small",
+                "lmstudio",
+                (0, 0),
+                {"default": 0.62, "code": 0.6},
+                tags=["local"],
+                context_window=8192,
+                capabilities=["streaming", "json"],
+                latency_ms=250,
+            ),
+            model(
+                "mini",
+                "openai",
+                (0.15, 0.6),
+                {"default": 0.78, "code": 0.8},
+                context_window=128000,
+                capabilities=ALL_CAPS,
+                latency_ms=450,
+                fallbacks=["sonnet"],
+            ),
+            model(
+                "big",
+                "openai",
+                (2.5, 10.0),
+                {"default": 0.88, "code": 0.9, "math": 0.9},
+                context_window=128000,
+                capabilities=ALL_CAPS,
+                latency_ms=700,
+            ),
+            model(
+                "sonnet",
+                "anthropic",
+                (3.0, 15.0),
+                {"default": 0.92, "code": 0.95},
+                context_window=200000,
+                capabilities=ALL_CAPS,
+                latency_ms=900,
+                aliases=["claude"],
+            ),
         ]
     raw: dict[str, Any] = {
         "providers": {

@@ -21,15 +21,19 @@ TASKS = [
     ("Which of these would most likely cause a plant to wilt? A) water B) drought", "reasoning"),
     ("Where would you put a dirty sock if you wanted to wash it?", "reasoning"),
     ("Clue(s):\n1. The cat lover lives left of the golfer.\nWho lives in house 2?", "reasoning"),
-    ("Summarize the following article in three bullet points: The city council met...",
-     "extraction"),
+    (
+        "Summarize the following article in three bullet points: The city council met...",
+        "extraction",
+    ),
     ("Extract every date and amount from this invoice text and list them.", "extraction"),
     ("Translate this paragraph into French: The weather is lovely today.", "extraction"),
-    ("Write a short story about a lighthouse keeper who finds a message in a bottle.",
-     "generation"),
+    (
+        "Write a short story about a lighthouse keeper who finds a message in a bottle.",
+        "generation",
+    ),
     ("Compose a haiku about autumn rain.", "generation"),
     ("dog, frisbee, catch, throw, park, grass", "generation"),
-    ("Напиши стихотворение о зиме.", "generation"),
+    ("Напиши стихотворение про зиму.", "generation"),
     ("who wrote the book the old man and the sea", "open_qa"),
     ("Who was the President of the United States during the Louisiana Purchase?", "open_qa"),
     ("Hi! How are you today?", "chat"),
@@ -52,12 +56,33 @@ NEEDS: list[tuple[dict[str, Any], set[str]]] = [
     (user("list three colours", response_format={"type": "json_object"}), {"json"}),
     (user("list three colours", response_format={"type": "text"}), set()),
     (user("hi", stream=True), {"streaming"}),
-    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                                                 IMAGE]}]}, {"vision"}),
-    ({"messages": [{"role": "user", "content": "go"},
-                   {"role": "assistant", "tool_calls": [{"id": "1", "type": "function",
-                    "function": {"name": "f", "arguments": "{}"}}]},
-                   {"role": "tool", "tool_call_id": "1", "content": "42"}]}, {"tools"}),
+    (
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMAGE]}
+            ]
+        },
+        {"vision"},
+    ),
+    (
+        {
+            "messages": [
+                {"role": "user", "content": "go"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "1", "content": "42"},
+            ]
+        },
+        {"tools"},
+    ),
 ]
 
 
@@ -81,8 +106,12 @@ COMPLEXITY = [
     ("hi", 1, 1),
     ("What is the capital of France?", 1, 2),
     ("Write a python function to reverse a string.", 2, 4),
-    ("Prove rigorously that the algorithm's asymptotic complexity is optimal, and derive the "
-     "invariant.", 5, 8),
+    (
+        "Prove rigorously that the algorithm's asymptotic complexity is optimal, and derive the "
+        "invariant.",
+        5,
+        8,
+    ),
 ]
 
 
@@ -102,7 +131,9 @@ def test_complexity_names_its_signals_and_grows_with_length() -> None:
 
 def test_expected_output_follows_brevity_cues_and_max_tokens() -> None:
     assert classify(user("Write an essay on trust.")).expected_output_tokens > 300
-    brief = classify(user("Which is larger, A) 3 or B) 5? Print only the letter without explanation."))
+    brief = classify(
+        user("Which is larger, A) 3 or B) 5? Print only the letter without explanation.")
+    )
     assert brief.expected_output_tokens <= 10
     assert classify(user("Write an essay.", max_tokens=50)).expected_output_tokens == 50
 

@@ -32,8 +32,9 @@ def prompt(topic: str, rng: random.Random) -> PromptFeatures:
     return extract(classify(user("please help with " + " ".join(words))))
 
 
-def synthetic(n: int, rng: random.Random, at: datetime | None = None,
-              flip: bool = False) -> list[OutcomeRecord]:
+def synthetic(
+    n: int, rng: random.Random, at: datetime | None = None, flip: bool = False
+) -> list[OutcomeRecord]:
     """`coder` is good at code and bad at prose; `writer` the reverse (or flipped)."""
     out = []
     for i in range(n):

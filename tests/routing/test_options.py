@@ -38,11 +38,16 @@ def test_bad_options_name_the_field(raw: Any, param: str) -> None:
 GOOD: list[tuple[Any, RoutingOptions]] = [
     (None, RoutingOptions()),
     ({}, RoutingOptions()),
-    ({"max_cost_usd": 0.01, "min_quality": 0.8, "max_latency_ms": 3000},
-     RoutingOptions(max_cost_usd=0.01, min_quality=0.8, max_latency_ms=3000)),
+    (
+        {"max_cost_usd": 0.01, "min_quality": 0.8, "max_latency_ms": 3000},
+        RoutingOptions(max_cost_usd=0.01, min_quality=0.8, max_latency_ms=3000),
+    ),
     ({"task": "summarization"}, RoutingOptions(task="extraction")),
     ({"profile": "auto:cheap"}, RoutingOptions(profile="cheap")),
-    ({"profile": "local", "prefer_local": True}, RoutingOptions(profile="local", prefer_local=True)),
+    (
+        {"profile": "local", "prefer_local": True},
+        RoutingOptions(profile="local", prefer_local=True),
+    ),
 ]
 
 

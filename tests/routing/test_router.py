@@ -26,8 +26,10 @@ IMAGE = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
 
 def test_profiles_move_along_the_cost_quality_trade() -> None:
     body = user(HARD)
-    cost = {p: ROUTER.decide(body, profile=p).estimated_cost_usd
-            for p in ("auto:cheap", "auto", "auto:best")}
+    cost = {
+        p: ROUTER.decide(body, profile=p).estimated_cost_usd
+        for p in ("auto:cheap", "auto", "auto:best")
+    }
     assert cost["auto:cheap"] <= cost["auto"] <= cost["auto:best"]
     assert ROUTER.decide(body, profile="auto:best").model == "sonnet"
     assert ROUTER.decide(body, profile="best").profile == "best"
@@ -68,15 +70,19 @@ def test_local_profile_escalates_hard_tasks_and_says_why() -> None:
 
 
 def test_prefer_local_escalates_when_the_local_model_lacks_a_capability() -> None:
-    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, IMAGE]}],
-            "routing": {"prefer_local": True}}
+    body = {
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, IMAGE]}],
+        "routing": {"prefer_local": True},
+    }
     d = ROUTER.decide(body)
     assert d.model != "local-small" and d.escalation
 
 
 def test_no_usable_model_is_a_503_naming_each_model() -> None:
     with pytest.raises(NoRouteAvailable) as info:
-        ROUTER.decide(user("hi"), usable={m: False for m in ("local-small", "mini", "big", "sonnet")})
+        ROUTER.decide(
+            user("hi"), usable={m: False for m in ("local-small", "mini", "big", "sonnet")}
+        )
     assert info.value.status == 503
     assert "sonnet: not usable now" in info.value.message
 
@@ -98,8 +104,19 @@ def test_chain_starts_with_the_model_and_has_no_repeats() -> None:
 def test_decision_json_explains_every_candidate() -> None:
     d = ROUTER.decide(user("hi"), options={"max_latency_ms": 800})
     out = json.loads(json.dumps(d.to_json()))
-    for key in ("model", "chain", "task", "complexity", "complexity_signals", "needs",
-                "estimated_cost_usd", "reason", "candidates", "profile", "weights"):
+    for key in (
+        "model",
+        "chain",
+        "task",
+        "complexity",
+        "complexity_signals",
+        "needs",
+        "estimated_cost_usd",
+        "reason",
+        "candidates",
+        "profile",
+        "weights",
+    ):
         assert key in out
     by_id = {c["model"]: c for c in out["candidates"]}
     assert set(by_id) == {"local-small", "mini", "big", "sonnet"}
@@ -119,8 +136,12 @@ def test_with_learned_changes_the_pick_when_outcomes_disagree_with_priors() -> N
     before = ROUTER.decide(body)
     features = extract(ROUTER.classify(body))
     records = [OutcomeRecord(features, before.model, 0.0) for _ in range(200)]
-    records += [OutcomeRecord(features, m, 1.0) for m in ("local-small", "mini", "big", "sonnet")
-                if m != before.model for _ in range(200)]
+    records += [
+        OutcomeRecord(features, m, 1.0)
+        for m in ("local-small", "mini", "big", "sonnet")
+        if m != before.model
+        for _ in range(200)
+    ]
     after = ROUTER.with_learned(LearnedModel.fit(records)).decide(body)
     assert after.model != before.model
     loser = next(c for c in after.candidates if c.id == before.model)

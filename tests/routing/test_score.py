@@ -20,29 +20,44 @@ from tests.routing.configs import make_config, user
 CONFIG = make_config()
 CATALOG = Catalog.from_config(CONFIG)
 ALL_USABLE = {e.id: True for e in CATALOG.entries}
+NO_OPTIONS = RoutingOptions()
 IMAGE = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
 
 
 def ranked(
     body: dict[str, Any],
     weights: ProfileWeights = DEFAULT_PROFILES["balanced"],
-    opts: RoutingOptions = RoutingOptions(),
+    opts: RoutingOptions = NO_OPTIONS,
     usable: dict[str, bool] | None = None,
     estimates: dict[str, Estimate] | None = None,
 ) -> dict[str, Any]:
     out = score_candidates(
-        CATALOG.entries, classify(body), weights, opts,
-        ALL_USABLE if usable is None else usable, estimates or {},
+        CATALOG.entries,
+        classify(body),
+        weights,
+        opts,
+        ALL_USABLE if usable is None else usable,
+        estimates or {},
     )
     return {c.id: c for c in out}
 
 
 EXCLUSIONS: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     # (case, body, options, model, reason contains)
-    ("vision", {"messages": [{"role": "user", "content": [IMAGE]}]}, {}, "local-small",
-     "lacks vision"),
-    ("tools", user("weather?", tools=[{"type": "function", "function": {"name": "w"}}]), {},
-     "local-small", "lacks tools"),
+    (
+        "vision",
+        {"messages": [{"role": "user", "content": [IMAGE]}]},
+        {},
+        "local-small",
+        "lacks vision",
+    ),
+    (
+        "tools",
+        user("weather?", tools=[{"type": "function", "function": {"name": "w"}}]),
+        {},
+        "local-small",
+        "lacks tools",
+    ),
     ("context", user("lorem ipsum " * 20000), {}, "local-small", "do not fit context 8,192"),
     ("max cost", user("write an essay"), {"max_cost_usd": 0.001}, "sonnet", "max_cost_usd"),
     ("min quality", user("hello there"), {"min_quality": 0.9}, "mini", "min_quality"),
@@ -69,8 +84,12 @@ def test_unusable_is_checked_last() -> None:
 
 def test_excluded_candidates_rank_last_and_scores_descend() -> None:
     out = score_candidates(
-        CATALOG.entries, classify(user("hi")), DEFAULT_PROFILES["balanced"], RoutingOptions(),
-        {**ALL_USABLE, "big": False}, {},
+        CATALOG.entries,
+        classify(user("hi")),
+        DEFAULT_PROFILES["balanced"],
+        RoutingOptions(),
+        {**ALL_USABLE, "big": False},
+        {},
     )
     assert out[-1].id == "big"
     scores = [c.score for c in out if c.excluded is None]
@@ -87,8 +106,12 @@ PROFILE_WINNERS = [
 @pytest.mark.parametrize(("profile", "text", "winner"), PROFILE_WINNERS)
 def test_profile_weights_decide_the_winner(profile: str, text: str, winner: str) -> None:
     out = score_candidates(
-        CATALOG.entries, classify(user(text)), DEFAULT_PROFILES[profile], RoutingOptions(),
-        ALL_USABLE, {},
+        CATALOG.entries,
+        classify(user(text)),
+        DEFAULT_PROFILES[profile],
+        RoutingOptions(),
+        ALL_USABLE,
+        {},
     )
     assert out[0].id == winner
 
