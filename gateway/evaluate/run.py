@@ -141,7 +141,8 @@ def evaluate_outcomes(
     if png:
         from gateway.evaluate.curve import write_png
 
-        write_png(png, f"{dataset.name}: {split_note[:90]}", points, per_model, profiles)
+        title = f"{dataset.name}\n{split_note.removeprefix('no --train: ')}"
+        write_png(png, title, points, per_model, profiles)
         details["png"] = png
     return EvalResult(result, details)
 

@@ -64,10 +64,11 @@ class PromptFeatures:
 
 def hashed_ids(words: Sequence[bytes], vocab: set[bytes] | None = None) -> tuple[int, ...]:
     """Distinct words of the whole prompt and of its tail, hashed into one space."""
-    whole = {zlib.crc32(w, _WHOLE) & _MASK for w in (set(words) if vocab is None else vocab)}
+    crc, mask = zlib.crc32, _MASK
+    whole = {crc(w, _WHOLE) & mask for w in (set(words) if vocab is None else vocab)}
     if len(whole) > MAX_IDS:
         whole = set(sorted(whole)[:MAX_IDS])
-    whole.update(zlib.crc32(w, _TAIL) & _MASK for w in set(words[-TAIL_WORDS:]))
+    whole.update([crc(w, _TAIL) & mask for w in set(words[-TAIL_WORDS:])])
     return tuple(sorted(whole))
 
 

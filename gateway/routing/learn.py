@@ -171,11 +171,11 @@ class LearnedModel:
         """P(good) for every model in `self.models`, in that order."""
         if not self.models:
             return np.zeros(0)
-        z = self.bias.astype(np.float64) + np.asarray(features.dense) @ self.dense
+        z = np.asarray(features.dense, np.float32) @ self.dense + self.bias
         hits = _hits(self.ids, features.ids)
         if hits.size:
-            z = z + self.weights[hits].sum(0) / math.sqrt(max(len(features.ids), 1))
-        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+            z += self.weights[hits].sum(0) * np.float32(1 / math.sqrt(len(features.ids)))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), np.float64)
 
     def blend_weight(self, model: str) -> float:
         """How much the learned estimate counts against the prior for `model` (0..1)."""

@@ -17,7 +17,12 @@ _SEPARATORS = bytes.maketrans(string.punctuation.encode(), b" " * len(string.pun
 
 def words(text: str) -> list[bytes]:
     """Lower-cased words of `text` as UTF-8 bytes (what features hash and cues look up)."""
-    return text.lower().encode("utf-8", "surrogatepass").translate(_SEPARATORS).split()
+    return split_lowered(text.lower().encode("utf-8", "surrogatepass"))
+
+
+def split_lowered(raw: bytes) -> list[bytes]:
+    """`words` of text already lower-cased and encoded."""
+    return raw.translate(_SEPARATORS).split()
 
 
 Cue = tuple[str, str, float, frozenset[bytes]]  # phrase, task, weight, its words

@@ -98,8 +98,11 @@ def prior_quality(entry: Entry, task: str, complexity: int) -> float:
     doubling every 4 levels above the pivot, so hard prompts widen the gap between strong and
     weak models and easy ones narrow it."""
     q = entry.quality.get(task, entry.quality["default"])
-    gamma = 2.0 ** ((complexity - COMPLEXITY_PIVOT) / 4.0)
-    return float(q**gamma)
+    return float(q ** _gamma(complexity))
+
+
+def _gamma(complexity: int) -> float:
+    return float(2.0 ** ((complexity - COMPLEXITY_PIVOT) / 4.0))
 
 
 def _exclusion(
@@ -110,9 +113,8 @@ def _exclusion(
     cost: float,
     quality: float,
 ) -> str | None:
-    missing = c.needs - entry.capabilities
-    if missing:
-        return "lacks " + ", ".join(sorted(missing))
+    if c.needs and not c.needs <= entry.capabilities:
+        return "lacks " + ", ".join(sorted(c.needs - entry.capabilities))
     need = c.prompt_tokens + min(c.expected_output_tokens, 256)
     if need > entry.context_window:
         return f"~{c.prompt_tokens:,} prompt tokens do not fit context {entry.context_window:,}"
@@ -137,13 +139,15 @@ def score_candidates(
 ) -> list[Candidate]:
     """Every entry, scored or excluded, best first (excluded last, in catalog order)."""
     rows = []
+    gamma = _gamma(c.complexity)
+    tokens_in, tokens_out = c.prompt_tokens, c.expected_output_tokens
     for e in entries:
         est = estimates.get(e.id, NO_ESTIMATE)
-        prior = prior_quality(e, c.task, c.complexity)
+        prior = float(e.quality.get(c.task, e.quality["default"]) ** gamma)
         quality = prior
         if est.learned is not None:
             quality = est.weight * est.learned + (1 - est.weight) * prior
-        cost = e.cost_usd(c.prompt_tokens, c.expected_output_tokens)
+        cost = (tokens_in * e.input_usd_per_mtok + tokens_out * e.output_usd_per_mtok) / 1e6
         why = _exclusion(e, c, opts, usable.get(e.id, False), cost, quality)
         rows.append((e, est, prior, quality, cost, why))
     live = [r for r in rows if r[5] is None]

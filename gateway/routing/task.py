@@ -22,7 +22,7 @@ from gateway.routing.lexicon import (
     SYMBOL_PHRASES,
     WORD_CUES,
     WORD_KEYS,
-    words,
+    split_lowered,
 )
 
 # Long prompts are judged by their head and tail, which bounds the cost of a decision.
@@ -67,8 +67,8 @@ class Text:
         if len(text) > HEAD_CHARS + TAIL_CHARS:
             text = text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
         low = text.lower()
-        toks = words(text)
         raw = low.encode("utf-8", "surrogatepass")
+        toks = split_lowered(raw)
         return cls(text, low, toks, set(toks), len(raw) - len(raw.translate(None, _DIGITS)))
 
 
