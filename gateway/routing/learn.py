@@ -12,6 +12,7 @@ At decision time `predict` costs one dict lookup per prompt word and a small mat
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -258,6 +259,11 @@ def records_from_log(
     out: list[OutcomeRecord] = []
     for row in rows:
         raw = row.get("features")
+        if isinstance(raw, str | bytes):  # a JSON column read back as text
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                continue
         model = row.get("model")
         if not isinstance(raw, Mapping) or not model:
             continue
@@ -273,6 +279,11 @@ def records_from_log(
         else:
             score, weight = IMPLICIT_ERROR
         at = row.get("created_at")
+        if isinstance(at, str):
+            try:
+                at = datetime.fromisoformat(at)
+            except ValueError:
+                at = None
         out.append(
             OutcomeRecord(
                 features=features,

@@ -122,11 +122,20 @@ def test_records_from_log_rows_and_feedback() -> None:
         {"id": "d", "model": "writer", "status": "success", "features": None},
         {"id": "e", "model": None, "status": "error", "features": f},
         {"id": "f", "model": "coder", "status": "success", "features": {**f, "v": 999}},
+        {
+            "id": "g",
+            "model": "poet",
+            "status": "success",
+            "features": json.dumps(f),
+            "created_at": NOW.isoformat(),
+        },
+        {"id": "h", "model": "poet", "status": "success", "features": "{not json"},
     ]
     records = records_from_log(rows, {"a": {"outcome": "failure", "rating": None}})
     assert [(r.model, r.score, r.weight) for r in records] == [
         ("coder", 0.0, 1.0),
         ("coder", *IMPLICIT_SUCCESS),
         ("writer", *IMPLICIT_ERROR),
+        ("poet", *IMPLICIT_SUCCESS),
     ]
-    assert records[0].at == NOW
+    assert records[0].at == NOW and records[-1].at == NOW
