@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +32,25 @@ class Figures:
     idle_rss_mb: float = math.nan
     peak_rss_mb: float = math.nan
     notes: list[str] = field(default_factory=list)
+    rps_rounds: list[float] = field(default_factory=list)  # with --rounds: each round's req/s
+
+
+def median_of(rounds: list[dict[str, Figures]]) -> dict[str, Figures]:
+    """One Figures per target: the median of each figure over the rounds that measured it."""
+    if len(rounds) == 1:
+        return rounds[0]
+    out: dict[str, Figures] = {}
+    for name in rounds[0]:
+        runs = [r[name] for r in rounds if name in r]
+        fig = Figures(errors=sum(f.errors for f in runs), rps_rounds=[f.rps for f in runs])
+        for key in ("p50_ms", "p99_ms", "rps", "c64_p50_ms", "c64_p99_ms", "ttft_p50_ms",
+                    "ttft_p99_ms", "cpu_ms_per_req", "idle_rss_mb", "peak_rss_mb"):
+            values = [getattr(f, key) for f in runs if not math.isnan(getattr(f, key))]
+            setattr(fig, key, statistics.median(values) if values else math.nan)
+        for i, f in enumerate(runs, 1):
+            fig.notes.extend(f"round {i}: {n}" for n in f.notes)
+        out[name] = fig
+    return out
 
 
 def _f(value: float, digits: int = 2) -> str:
@@ -50,6 +70,9 @@ def table(results: dict[str, Figures]) -> str:
     lines.append("(latencies in ms; CPU and RSS are the server under test's whole process tree; "
                  "for 'direct' they are the fake upstream's)")
     for name, r in results.items():
+        if len(r.rps_rounds) > 1:
+            each = ", ".join(_f(x, 0) for x in r.rps_rounds)
+            lines.append(f"note {name}: req/s at c=64 per round: {each} (the table: medians)")
         lines.extend(f"note {name}: {n}" for n in r.notes)
     return "\n".join(lines)
 

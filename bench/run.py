@@ -30,7 +30,7 @@ import hotspots
 import loadgen
 import peers
 import procstat
-from report import Figures, summary, table
+from report import Figures, median_of, summary, table
 from servers import Server, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -144,7 +144,7 @@ def gateway_targets(tmp: Path, upstream_v1: str) -> Iterator[tuple[str, Server, 
     """(target name, server, ready URL, model) for the gateway, with a fresh process each."""
     for name, model in (("gateway", "bench-model"), ("gateway-auto", "auto")):
         port = free_port()
-        env = {"BENCH_UPSTREAM": upstream_v1, "BENCH_DB": str(tmp / f"{name}.db")}
+        env = {"BENCH_UPSTREAM": upstream_v1, "BENCH_DB": str(tmp / f"{name}-{port}.db")}
         cmd = [sys.executable, "-m", "gateway", "serve", "--config",
                str(HERE / "gateway.bench.yaml"), "--host", "127.0.0.1", "--port", str(port)]
         server = Server(name, cmd, cpu=SERVER_CPU, log=tmp / f"{name}.log", env=env, cwd=REPO)
@@ -170,8 +170,9 @@ def bench_one(name: str, server: Server, ready: str, model: str, headers: Mappin
 
 
 def run(args: argparse.Namespace) -> dict[str, Figures]:
+    """Every target, `args.rounds` times over (each target in a fresh process each round)."""
     wrk = loadgen.ensure_wrk()
-    results: dict[str, Figures] = {}
+    rounds: list[dict[str, Figures]] = []
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmpname:
         tmp = Path(tmpname)
         fake_port = free_port()
@@ -179,22 +180,32 @@ def run(args: argparse.Namespace) -> dict[str, Figures]:
                                str(fake_port)], cpu=LOAD_CPU, log=tmp / "fake.log")
         upstream = f"http://127.0.0.1:{fake_port}/v1"
         with running(fake, f"http://127.0.0.1:{fake_port}/health", 20):
-            print("direct: the fake upstream", flush=True)
-            direct = Target("direct", f"{upstream}/chat/completions", {}, "bench-model", fake.pid)
-            results["direct"] = measure(direct, wrk, args, tmp, fake.pid)
-            if args.passthrough:
-                port = free_port()
-                cmd = [sys.executable, str(HERE / "passthrough.py"), "--upstream", upstream,
-                       "--port", str(port)]
-                server = Server("passthrough", cmd, cpu=SERVER_CPU, log=tmp / "passthrough.log")
-                results["passthrough"] = bench_one(
-                    "passthrough", server, f"http://127.0.0.1:{port}/health", "bench-model", {},
-                    wrk, args, tmp, 30, fake.pid)
-            for name, server, ready, model in gateway_targets(tmp, upstream):
-                results[name] = bench_one(name, server, ready, model, {}, wrk, args, tmp, 60,
-                                          fake.pid)
-            if not args.skip_peers:
-                results.update(bench_peers(upstream, wrk, args, tmp, fake.pid))
+            for n in range(args.rounds):
+                if args.rounds > 1:
+                    print(f"-- round {n + 1} of {args.rounds}", flush=True)
+                rounds.append(one_round(args, wrk, tmp, fake, upstream))
+    return median_of(rounds)
+
+
+def one_round(args: argparse.Namespace, wrk: str, tmp: Path, fake: Server, upstream: str,
+              ) -> dict[str, Figures]:
+    results: dict[str, Figures] = {}
+    print("direct: the fake upstream", flush=True)
+    direct = Target("direct", f"{upstream}/chat/completions", {}, "bench-model", fake.pid)
+    results["direct"] = measure(direct, wrk, args, tmp, fake.pid)
+    if args.passthrough:
+        port = free_port()
+        cmd = [sys.executable, str(HERE / "passthrough.py"), "--upstream", upstream,
+               "--port", str(port)]
+        server = Server("passthrough", cmd, cpu=SERVER_CPU, log=tmp / "passthrough.log")
+        results["passthrough"] = bench_one(
+            "passthrough", server, f"http://127.0.0.1:{port}/health", "bench-model", {},
+            wrk, args, tmp, 30, fake.pid)
+    for name, server, ready, model in gateway_targets(tmp, upstream):
+        results[name] = bench_one(name, server, ready, model, {}, wrk, args, tmp, 60,
+                                  fake.pid)
+    if not args.skip_peers:
+        results.update(bench_peers(upstream, wrk, args, tmp, fake.pid))
     return results
 
 
@@ -257,6 +268,8 @@ def main() -> int:
     p.add_argument("--latency-duration", type=float, default=5, help="seconds of the c=1 run")
     p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up load per target")
     p.add_argument("--ttft-n", type=int, default=200, help="streamed requests for TTFT")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every target N times (fresh processes) and report medians")
     p.add_argument("--skip-peers", action="store_true", help="skip LiteLLM and Portkey")
     p.add_argument("--passthrough", action="store_true",
                    help="also measure a bare Starlette+aiohttp passthrough (bench/passthrough.py)")
