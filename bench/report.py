@@ -70,7 +70,7 @@ def table(results: dict[str, Figures]) -> str:
     lines.append("(latencies in ms; CPU and RSS are the server under test's whole process tree; "
                  "for 'direct' they are the fake upstream's)")
     for name, r in results.items():
-        if len(r.rps_rounds) > 1:
+        if len(r.rps_rounds) > 1 and not all(math.isnan(x) for x in r.rps_rounds):
             each = ", ".join(_f(x, 0) for x in r.rps_rounds)
             lines.append(f"note {name}: req/s at c=64 per round: {each} (the table: medians)")
         lines.extend(f"note {name}: {n}" for n in r.notes)
