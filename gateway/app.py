@@ -59,6 +59,7 @@ class Gateway:
             name: build_provider(p) for name, p in config.providers.items() if p.has_key
         }
         self.probe = LocalProbe(config)
+        self.prices.warm(config.models)
         self.dispatcher = Dispatcher(
             config, self.providers, self.breakers, self.probe,
             on_upstream_error=lambda p, kind: self.metrics.upstream_errors.labels(p, kind).inc(),
@@ -99,7 +100,6 @@ class Gateway:
         c = self.router.classify(req.body)
         record.task, record.complexity = c.task, c.complexity
         record.routing_reason = f"explicit model {model.id}"
-        record.features = c.features
         chain = [model]
         for fb in model.fallbacks:
             m = self.config.model(fb)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 PROVIDER_KINDS = (
     "openai", "anthropic", "gemini", "mistral", "cohere", "ollama", "lmstudio", "vllm", "litellm",
@@ -241,6 +241,7 @@ class GatewayConfig(_Frozen):
     reliability: ReliabilityConfig = ReliabilityConfig()
     budgets: BudgetConfig = BudgetConfig()
     source: str = "<memory>"
+    _timeouts: dict[str, Timeouts] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -294,13 +295,17 @@ class GatewayConfig(_Frozen):
 
     def timeouts_for(self, model: ModelConfig) -> Timeouts:
         """Global timeouts, overridden by the provider's, overridden by the model's."""
+        cached = self._timeouts.get(model.id)
+        if cached is not None:
+            return cached
         base = self.reliability.timeouts.model_dump()
         provider = self.providers[model.provider]
         if provider.timeout_s is not None:
             base["total_s"] = provider.timeout_s
         for override in (provider.timeouts, model.timeouts):
             base.update({k: v for k, v in override.model_dump().items() if v is not None})
-        return Timeouts(**base)
+        self._timeouts[model.id] = Timeouts(**base)  # resolved once: this runs per request
+        return self._timeouts[model.id]
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -363,7 +368,7 @@ def parse_config(
     try:
         return GatewayConfig(**data, source=source)
     except ValidationError as exc:
-        lines = []
+        lines = _raw_refs(data)
         for err in exc.errors():
             msg = str(err["msg"]).removeprefix("Value error, ")
             path = _path(tuple(err["loc"]))
@@ -371,7 +376,19 @@ def parse_config(
                 lines.extend(msg.splitlines())
             else:
                 lines.append(f"{path}: {msg}")
-        raise ConfigError(lines) from None
+        raise ConfigError(list(dict.fromkeys(lines))) from None
+
+
+def _raw_refs(data: dict[str, Any]) -> list[str]:
+    """Provider references, checked even when other fields failed (pydantic stops earlier)."""
+    providers = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+    models = data.get("models") if isinstance(data.get("models"), list) else []
+    return [
+        f"models[{i}].provider: unknown provider {m['provider']!r}"
+        for i, m in enumerate(models)
+        if isinstance(m, dict) and isinstance(m.get("provider"), str)
+        and m["provider"] not in providers
+    ]
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:

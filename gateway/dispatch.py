@@ -83,8 +83,7 @@ class Dispatcher:
         self, chain: list[ModelConfig], call: UpstreamCall, record: RequestRecord
     ) -> tuple[ModelConfig, Completion]:
         async def one(provider: Provider, c: UpstreamCall) -> Completion:
-            async with asyncio.timeout(c.timeouts.total_s):
-                return await provider.complete(c)
+            return await provider.complete(c)  # adapters enforce connect/total timeouts
 
         return await self._walk(chain, call, record, one)
 
@@ -162,53 +161,66 @@ class Dispatcher:
         provider = self.providers[model.provider]
         p_breaker = self.breakers.providers[model.provider]
         m_breaker = self.breakers.models[model.id]
-        async for attempt in retrying(self.config.reliability):
-            with attempt:
-                if not p_breaker.acquire():
-                    raise ProviderError(f"circuit open for provider {model.provider!r}",
-                                        retryable=False, fallback=True)
-                if not m_breaker.acquire():
-                    p_breaker.release()
-                    raise ProviderError(f"circuit open for model {model.id!r}",
-                                        retryable=False, fallback=True)
-                record.attempts += 1
-                n = record.attempts
-                started = time.perf_counter()
 
-                def finish(exc: ProviderError | None, n: int = n, t0: float = started) -> None:
-                    ms = (time.perf_counter() - t0) * 1000
-                    if exc is None:
-                        p_breaker.success()
-                        m_breaker.success()
-                        record.attempt_rows.append(
-                            AttemptInfo(n, model.id, model.provider, "success", 200, None, ms))
-                        return
-                    if _counts_against_upstream(exc):
-                        p_breaker.failure()
-                        m_breaker.failure()
-                    else:
-                        p_breaker.release()
-                        m_breaker.release()
-                    failures.append(exc)
-                    self.on_upstream_error(model.provider, type(exc).__name__)
-                    record.attempt_rows.append(AttemptInfo(
-                        n, model.id, model.provider, "error", exc.http_status, exc.message, ms))
+        async def attempt() -> Any:
+            if not p_breaker.acquire():
+                raise ProviderError(f"circuit open for provider {model.provider!r}",
+                                    retryable=False, fallback=True)
+            if not m_breaker.acquire():
+                p_breaker.release()
+                raise ProviderError(f"circuit open for model {model.id!r}",
+                                    retryable=False, fallback=True)
+            record.attempts += 1
+            n = record.attempts
+            started = time.perf_counter()
 
-                try:
-                    result = await one(provider, call)
-                except ProviderError as exc:
-                    finish(exc)
-                    raise
-                except BaseException:
+            def finish(exc: ProviderError | None, n: int = n, t0: float = started) -> None:
+                ms = (time.perf_counter() - t0) * 1000
+                if exc is None:
+                    p_breaker.success()
+                    m_breaker.success()
+                    record.attempt_rows.append(
+                        AttemptInfo(n, model.id, model.provider, "success", 200, None, ms))
+                    return
+                if _counts_against_upstream(exc):
+                    p_breaker.failure()
+                    m_breaker.failure()
+                else:
                     p_breaker.release()
                     m_breaker.release()
-                    raise
-                if keep_open:
-                    assert isinstance(result, OpenStream)
-                    result.finish = finish
-                else:
-                    finish(None)
-                return result
+                failures.append(exc)
+                self.on_upstream_error(model.provider, type(exc).__name__)
+                record.attempt_rows.append(AttemptInfo(
+                    n, model.id, model.provider, "error", exc.http_status, exc.message, ms))
+
+            try:
+                result = await one(provider, call)
+            except ProviderError as exc:
+                finish(exc)
+                raise
+            except BaseException:
+                p_breaker.release()
+                m_breaker.release()
+                raise
+            if keep_open:
+                assert isinstance(result, OpenStream)
+                result.finish = finish
+            else:
+                finish(None)
+            return result
+
+        # The first try is a plain call: tenacity's machinery (~50 us) is only built once a
+        # retryable error has happened. It remains the one retry loop.
+        try:
+            return await attempt()
+        except ProviderError as exc:
+            if not exc.retryable or self.config.reliability.retries == 0:
+                raise
+            first = exc
+        controller = retrying(self.config.reliability, already_failed=first)
+        async for tried in controller:
+            with tried:
+                return await attempt()
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
 

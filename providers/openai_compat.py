@@ -50,6 +50,9 @@ class OpenAICompatProvider:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.http.base_url}>"
 
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
     async def complete(self, call: UpstreamCall) -> Completion:
         raw = await self.http.post(
             "/chat/completions", upstream_body(call), self._headers, call.timeouts

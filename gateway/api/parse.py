@@ -55,7 +55,7 @@ def _content(content: Any, where: str, role: str) -> None:
         if not isinstance(part, dict):
             raise _fail(f"{at} must be an object", at)
         kind = part.get("type")
-        if kind not in PART_TYPES:
+        if not isinstance(kind, str) or kind not in PART_TYPES:
             raise _fail(f"{at}.type must be one of {sorted(PART_TYPES)}, got {kind!r}", f"{at}.type")
         if kind == "text" and not isinstance(part.get("text"), str):
             raise _fail(f"{at}.text must be a string", f"{at}.text")
@@ -87,7 +87,7 @@ def _messages(messages: Any) -> None:
         if not isinstance(message, dict):
             raise _fail(f"{where} must be an object", where)
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _fail(f"{where}.role must be one of {sorted(ROLES)}, got {role!r}",
                         f"{where}.role")
         has_calls = message.get("tool_calls") is not None
@@ -127,7 +127,8 @@ def _tool_choice(choice: Any) -> None:
 
 
 def _response_format(fmt: Any) -> None:
-    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if not isinstance(kind, str) or kind not in ("text", "json_object", "json_schema"):
         raise _fail("response_format.type must be 'text', 'json_object' or 'json_schema'",
                     "response_format")
     if fmt["type"] == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
