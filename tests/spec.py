@@ -1,6 +1,6 @@
 """OpenAI's published API schema, as JSON Schema: `validate("CreateChatCompletionResponse", body)`.
 
-Loads `/work/shared/spec/openai-openapi.yaml` once per process and converts its OpenAPI dialect
+Loads `../shared/spec/openai-openapi.yaml` (beside the checkout) once per process and converts its OpenAPI dialect
 (3.0 `nullable` mixed with 3.1) into JSON Schema 2020-12: `nullable: true` becomes
 `anyOf [..., {"type": "null"}]`, `#/components/schemas/X` refs point into `$defs`, `x-*`
 extensions and `discriminator` are dropped, and OpenAI's `format: unixtime` means whole seconds.
@@ -19,7 +19,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-SPEC_PATH = Path(os.environ.get("OPENAI_SPEC", "/work/shared/spec/openai-openapi.yaml"))
+SPEC_PATH = Path(os.environ.get(
+    "OPENAI_SPEC",
+    Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "openai-openapi.yaml",
+))
 _REF_PREFIX = "#/components/schemas/"
 
 __all__ = ["SPEC_PATH", "errors", "validate", "validator"]
