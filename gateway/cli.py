@@ -57,9 +57,8 @@ def cmd_route(args: argparse.Namespace) -> int:
     from gateway.routing import Router, render_decision
 
     config = _config(args.config)
-    from gateway.usage.pricing import PriceBook
-
     from gateway.app import with_prices
+    from gateway.usage.pricing import PriceBook
 
     config = with_prices(config, PriceBook(config.providers))
     body = {"model": "auto", "messages": [{"role": "user", "content": " ".join(args.text)}]}

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PROVIDER_KINDS = (
     "openai", "anthropic", "gemini", "mistral", "cohere", "ollama", "lmstudio", "vllm", "litellm",
@@ -268,7 +276,6 @@ class GatewayConfig(_Frozen):
                 if name in names:
                     errors.append(f"models[{i}].id: {name!r} already names {names[name]!r}")
                 names[name] = m.id
-        ids = {m.id for m in self.models}
         for i, m in enumerate(self.models):
             for j, fb in enumerate(m.fallbacks):
                 if fb not in names:
@@ -279,7 +286,6 @@ class GatewayConfig(_Frozen):
             errors.append(
                 f"routing.default_profile: unknown profile {self.routing.default_profile!r}"
             )
-        del ids
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -357,14 +363,13 @@ def parse_config(
     data = expand_env(raw, env)
     for name, var in key_vars.items():
         data["providers"][name].setdefault("api_key_env", var)
-    for name, p in (data.get("providers") or {}).items():
+    for p in (data.get("providers") or {}).values():
         if isinstance(p, dict) and "api_key" not in p and p.get("kind") == "openai":
             p.setdefault("requires_key", False)
         if isinstance(p, dict) and p.get("api_key") == "":
             p["api_key"] = None
         if isinstance(p, dict) and p.get("kind") in KEYLESS_KINDS:
             p.setdefault("requires_key", False)
-        del name
     try:
         return GatewayConfig(**data, source=source)
     except ValidationError as exc:

@@ -11,8 +11,8 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
-from tests.gateway_server import GatewayServer, config_dict  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI
+from tests.gateway_server import GatewayServer, config_dict
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

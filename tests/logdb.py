@@ -17,7 +17,7 @@ def rows(server: GatewayServer, table: str = "requests") -> list[dict[str, Any]]
     con = sqlite3.connect(db_path(server))
     con.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in con.execute(f"SELECT * FROM {table}")]  # noqa: S608
+        return [dict(r) for r in con.execute(f"SELECT * FROM {table}")]
     finally:
         con.close()
 

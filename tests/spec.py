@@ -1,7 +1,7 @@
 """OpenAI's published API schema, as JSON Schema: `validate("CreateChatCompletionResponse", body)`.
 
-Loads `../shared/spec/openai-openapi.yaml` (beside the checkout) once per process and converts its OpenAPI dialect
-(3.0 `nullable` mixed with 3.1) into JSON Schema 2020-12: `nullable: true` becomes
+Loads `../shared/spec/openai-openapi.yaml` (beside the checkout) once per process and converts
+its OpenAPI dialect (3.0 `nullable` mixed with 3.1) into JSON Schema 2020-12: `nullable: true` becomes
 `anyOf [..., {"type": "null"}]`, `#/components/schemas/X` refs point into `$defs`, `x-*`
 extensions and `discriminator` are dropped, and OpenAI's `format: unixtime` means whole seconds.
 

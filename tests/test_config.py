@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from gateway.config import ConfigError, load_config, parse_config
 
@@ -69,7 +70,7 @@ def test_errors_name_the_yaml_path(mutate, message):
 
 def test_config_is_frozen():
     config = parse_config(minimal(), env={})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         config.models[0].id = "x"  # type: ignore[misc]
 
 
