@@ -17,11 +17,12 @@ from starlette.responses import Response
 
 from gateway.api import routes
 from gateway.api.auth import KeyCheck
-from gateway.api.respond import error_response
 from gateway.api.parse import ChatRequest
+from gateway.api.respond import error_response
 from gateway.config import GatewayConfig, ModelConfig
 from gateway.dispatch import Dispatcher
 from gateway.errors import GatewayError, ModelNotFound, ProviderError
+from gateway.learning import Learner
 from gateway.metrics import Metrics
 from gateway.resilience.breaker import Breakers
 from gateway.resilience.budget import Budget
@@ -68,6 +69,7 @@ class Gateway:
         self.sink: Sink = sink or SqlSink(config.database)
         self.reader = LogReader.from_config(config.database)
         self.budget = Budget(config, self.reader, self.prices)
+        self.learner = Learner(self)
         self.recent_ids: OrderedDict[str, None] = OrderedDict()
         self.model_names = [m.id for m in config.models] + list(PROFILE_NAMES)
         self.metrics.watch(self._gauges)
@@ -126,6 +128,7 @@ class Gateway:
 
     def add_feedback(self, fb: FeedbackRecord) -> None:
         self.sink.put_feedback(fb)
+        self.learner.notify()
 
     def budget_check(self, record: RequestRecord, chain: list[ModelConfig], req: ChatRequest) -> None:
         usable = [m for m in self.config.models if self.dispatcher.usable(m) is None]
@@ -211,8 +214,10 @@ class Gateway:
         await self.sink.start()
         await self.budget.load()
         await self.probe.start()
+        await self.learner.start()
 
     async def close(self) -> None:
+        await self.learner.close()
         await self.probe.close()
         for name, provider in self.providers.items():
             try:

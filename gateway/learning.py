@@ -1,0 +1,138 @@
+"""Background step after the request path: refit the router's learned model from the log and feedback.
+
+`Learner` loads the persisted state at start, then refits every `refit_interval_s` (and soon
+after new feedback), swapping the result into the gateway with `Router.with_learned` and
+saving it atomically so a restart keeps what was learned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.routing import LearnedModel, records_from_log
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger("gateway.learning")
+
+# Feedback usually arrives in bursts (a client rating a batch): wait this long after the first
+# one so a burst costs one refit, not one per row.
+FEEDBACK_DEBOUNCE_S = 0.5
+
+
+def split_outcomes(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """`LogReader.outcomes()` rows (feedback joined in) as `records_from_log` arguments."""
+    requests: list[dict[str, Any]] = []
+    feedback: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        requests.append({**row, "features": row.get("features_json")})
+        if any(row.get(k) is not None for k in ("outcome", "score", "rating")):
+            feedback[str(row.get("id"))] = {
+                "outcome": row.get("outcome"), "score": row.get("score"),
+                "rating": row.get("rating"),
+            }
+    return requests, feedback
+
+
+def load_state(path: Path) -> LearnedModel | None:
+    """The saved learned model, or None if there is none (or it cannot be used)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable router state %s: %s", path, exc)
+        return None
+    try:
+        return LearnedModel.from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring router state %s: %s", path, exc)
+        return None
+
+
+def save_state(path: Path, model: LearnedModel) -> None:
+    """Write atomically: a crash mid-write leaves the previous state, never half a file."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(model.to_json(), separators=(",", ":")))
+    os.replace(tmp, path)
+
+
+class Learner:
+    """Keeps `gw.router`'s learned model fresh. `start()`/`close()` follow the gateway's."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.settings = gw.config.routing.learn
+        self.path = Path(self.settings.state_path)
+        self.refits = 0  # how many refits swapped in a model (for tests and health)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        saved = await asyncio.to_thread(load_state, self.path)
+        if saved is not None:
+            self.gw.router = self.gw.router.with_learned(saved)
+            log.info("router state loaded from %s (%d records)", self.path, saved.n_records)
+        self._task = asyncio.create_task(self._run(), name="router-refit")
+
+    def notify(self) -> None:
+        """New feedback arrived: refit soon rather than at the next interval."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.refit_interval_s)
+                await asyncio.sleep(FEEDBACK_DEBOUNCE_S)
+            self._wake.clear()
+            try:
+                await self.refit()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed refit keeps the old model; the next one may succeed
+                log.exception("router refit failed")
+
+    async def refit(self) -> LearnedModel | None:
+        """One refit now: flush pending rows, read outcomes, fit off the loop, swap, persist."""
+        flush: Callable[[], Awaitable[Any]] | None = getattr(self.gw.sink, "flush", None)
+        if flush is not None:
+            await flush()
+        rows = await self.gw.reader.outcomes()
+        requests, feedback = split_outcomes(rows)
+        records = records_from_log(requests, feedback)
+        if not records:
+            return None
+        half_life = self.settings.half_life_days
+        model = await asyncio.to_thread(
+            LearnedModel.fit, records, now=datetime.now(UTC), half_life_days=half_life
+        )
+        self.gw.router = self.gw.router.with_learned(model)
+        self.refits += 1
+        await asyncio.to_thread(save_state, self.path, model)
+        return model
