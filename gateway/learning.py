@@ -45,6 +45,12 @@ def split_outcomes(
     return requests, feedback
 
 
+def _signature(rows: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
+    """Changes whenever a request row or a feedback row is added (rows are oldest first)."""
+    fb = [str(r["feedback_at"]) for r in rows if r.get("feedback_at") is not None]
+    return (len(rows), rows[-1].get("id") if rows else None, len(fb), max(fb, default=None))
+
+
 def load_state(path: Path) -> LearnedModel | None:
     """The saved learned model, or None if there is none (or it cannot be used)."""
     try:
@@ -79,6 +85,7 @@ class Learner:
         self.refits = 0  # how many refits swapped in a model (for tests and health)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._seen: tuple[Any, ...] | None = None  # the log as of the last fit
 
     @property
     def enabled(self) -> bool:
@@ -124,6 +131,9 @@ class Learner:
         if flush is not None:
             await flush()
         rows = await self.gw.reader.outcomes()
+        seen = _signature(rows)
+        if seen == self._seen:  # nothing new: a fit costs seconds of CPU on a big log
+            return None
         requests, feedback = split_outcomes(rows)
         records = records_from_log(requests, feedback)
         if not records:
@@ -134,5 +144,6 @@ class Learner:
         )
         self.gw.router = self.gw.router.with_learned(model)
         self.refits += 1
+        self._seen = seen
         await asyncio.to_thread(save_state, self.path, model)
         return model
