@@ -6,6 +6,7 @@ fake echoes back and records; every assertion checks where the request really we
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -231,3 +232,52 @@ def test_persisted_state_is_loaded_at_start(
     )
     assert _route(gw, "Write a short note about mountains.") == "beta"
     assert gw.gw.router.learned.n_records == len(TOPICS)
+
+
+def _fail_all(gw: GatewayServer) -> None:
+    client = gw.client()
+    with gw.http() as http:
+        for topic in TOPICS[:10]:
+            raw = client.chat.completions.with_raw_response.create(
+                model="auto",
+                messages=[{"role": "user", "content": f"Write a short note about {topic}."}])
+            r = http.post("/v1/feedback", json={"request_id": raw.headers["x-request-id"],
+                                                "outcome": "failure"})
+            assert r.status_code == 200, r.text
+
+
+def test_learning_disabled_keeps_the_priors(
+    make_gateway: Callable[..., GatewayServer], fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    state = tmp_path / "never.json"
+    state.write_text("{not json")  # would be ignored anyway; disabled must not even read it
+    gw = make_gateway(
+        {"cloud": {"kind": "openai", "base_url": fake_openai.url, "api_key": "sk-cloud"}},
+        PAIR, routing={"learn": {"enabled": False, "refit_interval_s": 0.2,
+                                 "state_path": str(state)}},
+    )
+    _fail_all(gw)
+    time.sleep(1.0)  # five refit intervals plus the feedback debounce
+    assert _route(gw, "Write a short note about mountains.") == "alpha"
+    assert gw.gw.learner.refits == 0
+    assert state.read_text() == "{not json"
+
+
+def test_unreadable_state_is_ignored_and_replaced(
+    make_gateway: Callable[..., GatewayServer], fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    state = tmp_path / "broken.json"
+    state.write_text("{not json")
+    gw = make_gateway(
+        {"cloud": {"kind": "openai", "base_url": fake_openai.url, "api_key": "sk-cloud"}},
+        PAIR, routing={"learn": {"refit_interval_s": 0.2, "state_path": str(state)}},
+    )
+    assert _route(gw, "Write a short note about mountains.") == "alpha"
+    _fail_all(gw)
+    deadline = time.monotonic() + 10
+    while gw.gw.learner.refits == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while state.read_text() == "{not json" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(state.read_text())["n_records"] >= 10
