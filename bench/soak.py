@@ -71,7 +71,7 @@ def classify_stream(raw: bytes) -> str:
     return "ok" if done else "truncated"
 
 
-async def one(session: aiohttp.ClientSession, url: str, i: int) -> tuple[str, float, str]:
+async def one(session: aiohttp.ClientSession, url: str, i: int) -> tuple[str, float, str, bool]:
     """(outcome, seconds, detail) of one request; odd-numbered requests stream."""
     stream = i % 2 == 1
     body: dict[str, Any] = {"model": "primary", "max_tokens": 16,
@@ -84,18 +84,19 @@ async def one(session: aiohttp.ClientSession, url: str, i: int) -> tuple[str, fl
             raw = await resp.read()
             took = time.perf_counter() - t0
             if resp.status != 200:
-                return f"http_{resp.status}", took, raw[:300].decode(errors="replace")
+                return f"http_{resp.status}", took, raw[:300].decode(errors="replace"), stream
             if not stream:
                 ok = bool(json.loads(raw).get("choices"))
-                return ("ok" if ok else "bad_body"), took, "" if ok else raw[:300].decode()
+                return ("ok" if ok else "bad_body"), took, "" if ok else raw[:300].decode(), False
             kind = classify_stream(raw)
-            return kind, took, "" if kind == "ok" else raw[-300:].decode(errors="replace")
+            detail = "" if kind == "ok" else raw[-300:].decode(errors="replace")
+            return kind, took, detail, True
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-        return f"exc_{type(exc).__name__}", time.perf_counter() - t0, repr(exc)[:300]
+        return f"exc_{type(exc).__name__}", time.perf_counter() - t0, repr(exc)[:300], stream
 
 
-async def load(url: str, n: int, concurrency: int) -> list[tuple[str, float, str]]:
-    results: list[tuple[str, float, str]] = []
+async def load(url: str, n: int, concurrency: int) -> list[tuple[str, float, str, bool]]:
+    results: list[tuple[str, float, str, bool]] = []
     queue = iter(range(n))
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -156,14 +157,16 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return summarize(args, results, wall, upstream, rows, gateway.log)
 
 
-def summarize(args: argparse.Namespace, results: list[tuple[str, float, str]], wall: float,
+def summarize(args: argparse.Namespace, results: list[tuple[str, float, str, bool]], wall: float,
               upstream: dict[str, Any], rows: dict[str, Any], log: Path) -> dict[str, Any]:
     outcomes = collections.Counter(r[0] for r in results)
     samples: dict[str, str] = {}
-    for kind, _, detail in results:
+    for kind, _, detail, _ in results:
         if kind != "ok":
             samples.setdefault(kind, detail)
     lat = [r[1] for r in results]
+    by_kind = {"stream": [r[1] for r in results if r[3]],
+               "plain": [r[1] for r in results if not r[3]]}
     failures = sum(c for k, c in outcomes.items() if k not in ("ok", "midstream_error"))
     return {
         "requests": args.requests, "concurrency": args.concurrency, "fault_rate": args.fault_rate,
@@ -173,7 +176,9 @@ def summarize(args: argparse.Namespace, results: list[tuple[str, float, str]], w
         "outcomes": dict(outcomes), "failure_samples": samples,
         "rows": rows["rows"], "rows_breakdown": rows["breakdown"],
         "latency_ms": {"p50": round(pct(lat, 0.5), 1), "p90": round(pct(lat, 0.9), 1),
-                       "p99": round(pct(lat, 0.99), 1), "max": round(pct(lat, 1.0), 1)},
+                       "p99": round(pct(lat, 0.99), 1), "max": round(pct(lat, 1.0), 1),
+                       **{f"{k}_p{q}": round(pct(v, q / 100), 1)
+                          for k, v in by_kind.items() for q in (50, 99)}},
         "upstream_calls": upstream,
         "gateway_log_tail": log.read_text(errors="replace").splitlines()[-5:]
         if log.exists() else [],
