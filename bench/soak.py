@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
 from servers import Server, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -91,7 +90,7 @@ async def one(session: aiohttp.ClientSession, url: str, i: int) -> tuple[str, fl
             kind = classify_stream(raw)
             detail = "" if kind == "ok" else raw[-300:].decode(errors="replace")
             return kind, took, detail, True
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
         return f"exc_{type(exc).__name__}", time.perf_counter() - t0, repr(exc)[:300], stream
 
 
@@ -132,7 +131,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     cfg.write_text(CONFIG.format(port=gw_port, db=db, faulty=faulty_port, healthy=healthy_port))
     up = [sys.executable, str(HERE / "soak_upstream.py")]
     faulty = Server("faulty", [*up, "--port", str(faulty_port), "--fault-rate",
-                               str(args.fault_rate), "--stall-s", str(args.stall_s)], cpu=1, log=tmp / "faulty.log")
+                               str(args.fault_rate), "--stall-s", str(args.stall_s)],
+                    cpu=1, log=tmp / "faulty.log")
     healthy = Server("healthy", [*up, "--port", str(healthy_port), "--fault-rate", "0"],
                      cpu=1, log=tmp / "healthy.log")
     gateway = Server("gateway", [sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
