@@ -136,7 +136,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     config = load_config(args.config) if args.config else None
     result = run_eval(data=args.data, train=args.train, models=args.models, config=config,
-                      png=args.png)
+                      png=args.png, save_state=args.save_state)
     print(json.dumps(result, indent=2) if args.json else render_eval(result))
     return 0
 
@@ -180,6 +180,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--train")
     c.add_argument("--models", help="JSON price file (USD per Mtok per model)")
     c.add_argument("--png", help="where to write the cost-quality curve")
+    c.add_argument("--save-state", help="write the learned router state here (the file "
+                   "routing.learn.state_path names is what `serve` loads at start)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_eval)
     return p
