@@ -121,7 +121,7 @@ class HttpTransport:
         except ProviderError:
             raise
         except BaseException as exc:
-            raise translate(exc, self.name, timeouts) from exc
+            raise translate(exc, self.name, timeouts, stream=False) from exc
 
     async def sse(
         self, path: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
@@ -155,20 +155,24 @@ class HttpTransport:
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise translate(exc, self.name, timeouts) from exc
+            raise translate(exc, self.name, timeouts, stream=True) from exc
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
 
-def translate(exc: BaseException, who: str, timeouts: Timeouts) -> ProviderError | BaseException:
+def translate(
+    exc: BaseException, who: str, timeouts: Timeouts, stream: bool = False
+) -> ProviderError | BaseException:
     """aiohttp / OS exceptions -> ours. Anything unknown is re-raised untouched by the caller."""
     if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
         return exc
     if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ServerTimeoutError):
         what = "connect" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read"
-        limit = timeouts.connect_s if what == "connect" else timeouts.first_token_s
+        # a stream's reads are bounded by first_token_s (silence), a whole answer's by total_s
+        read_limit = timeouts.first_token_s if stream else timeouts.total_s
+        limit = timeouts.connect_s if what == "connect" else read_limit
         return UpstreamTimeout(f"{who}: {what} timeout after {limit:g}s")
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"{who}: timed out after {timeouts.total_s:g}s")
