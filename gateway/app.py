@@ -27,7 +27,7 @@ from gateway.metrics import Metrics
 from gateway.resilience.breaker import Breakers
 from gateway.resilience.budget import Budget
 from gateway.resilience.probe import LocalProbe
-from gateway.routing import Router
+from gateway.routing import Decision, Router
 from gateway.usage.events import FeedbackRecord, RequestRecord
 from gateway.usage.pricing import PriceBook
 from gateway.usage.reports import LogReader
@@ -72,6 +72,14 @@ class Gateway:
         self.learner = Learner(self)
         self.recent_ids: OrderedDict[str, None] = OrderedDict()
         self.model_names = [m.id for m in config.models] + list(PROFILE_NAMES)
+        # Resolved once: ids and aliases -> model, and each model's fallback chain.
+        self.by_name = {n: m for m in config.models for n in (m.id, *m.aliases)}
+        self.chains: dict[str, tuple[ModelConfig, ...]] = {}
+        for n, m in self.by_name.items():
+            chain = {m.id: m}
+            for f in m.fallbacks:
+                chain.setdefault(self.by_name[f].id, self.by_name[f])
+            self.chains[n] = tuple(chain.values())
         self.metrics.watch(self._gauges)
 
     def new_request_id(self) -> str:
@@ -82,45 +90,37 @@ class Gateway:
     def usable_map(self) -> dict[str, bool]:
         return {m.id: self.dispatcher.usable(m) is None for m in self.config.models}
 
+    def _decide(self, req: ChatRequest, name: str) -> Decision:
+        if name not in PROFILE_NAMES:
+            raise ModelNotFound(name, self.model_names)
+        return self.router.decide(req.body, profile=name.partition(":")[2] or None,
+                                  usable=self.usable_map(), options=req.routing)
+
     def plan(self, req: ChatRequest, record: RequestRecord) -> list[ModelConfig]:
         """The models to try, in order: the router's plan for auto*, else the model + fallbacks."""
         name = req.model
         if name == "auto" or name.startswith("auto:"):
-            profile = name.partition(":")[2] or None
-            if name not in PROFILE_NAMES:
-                raise ModelNotFound(name, self.model_names)
-            decision = self.router.decide(
-                req.body, profile=profile, usable=self.usable_map(), options=req.routing
-            )
+            decision = self._decide(req, name)
             record.task, record.complexity = decision.task, decision.complexity
             record.profile, record.routing_reason = decision.profile, decision.reason
             record.features = decision.features
-            return [m for m in (self.config.model(i) for i in decision.chain) if m is not None]
-        model = self.config.model(name)
-        if model is None:
+            return [self.by_name[i] for i in decision.chain if i in self.by_name]
+        chain = self.chains.get(name)
+        if chain is None:
             raise ModelNotFound(name, self.model_names)
         c = self.router.classify(req.body)
         record.task, record.complexity = c.task, c.complexity
-        record.routing_reason = f"explicit model {model.id}"
-        chain = [model]
-        for fb in model.fallbacks:
-            m = self.config.model(fb)
-            if m is not None and m not in chain:
-                chain.append(m)
-        return chain
+        record.routing_reason = f"explicit model {chain[0].id}"
+        return list(chain)  # a copy: a budget downgrade may replace it
 
     def explain(self, req: ChatRequest) -> dict[str, Any]:
         """The routing decision for a request, as JSON, without calling any upstream."""
         name = req.model
         if name != "auto" and not name.startswith("auto:"):
-            if self.config.model(name) is None:
+            if name not in self.by_name:
                 raise ModelNotFound(name, self.model_names)
             name = "auto"
-        if name not in PROFILE_NAMES:
-            raise ModelNotFound(name, self.model_names)
-        decision = self.router.decide(req.body, profile=name.partition(":")[2] or None,
-                                      usable=self.usable_map(), options=req.routing)
-        out: dict[str, Any] = decision.to_json()
+        out: dict[str, Any] = self._decide(req, name).to_json()
         return out
 
     async def knows_request(self, request_id: str) -> bool:
@@ -131,7 +131,9 @@ class Gateway:
         self.learner.notify()
 
     def budget_check(self, record: RequestRecord, chain: list[ModelConfig], req: ChatRequest) -> None:
-        usable = [m for m in self.config.models if self.dispatcher.usable(m) is None]
+        def usable() -> list[ModelConfig]:  # only a downgrade needs it
+            return [m for m in self.config.models if self.dispatcher.usable(m) is None]
+
         replacement = self.budget.check(record, chain, req.body, usable)
         if replacement is not None:
             chain[:] = replacement
@@ -159,7 +161,7 @@ class Gateway:
 
     def finish_stream(
         self, record: RequestRecord, model: ModelConfig, usage: Usage | None,
-        error: ProviderError | None, ended: bool, dispatch_started: float, first_sent: float,
+        error: ProviderError | None, ended: bool, dispatch_started: float,
     ) -> None:
         self._price(record, model, usage)
         if error is not None:

@@ -102,7 +102,7 @@ async def _frames(
         yield error_event(exc)
     finally:
         opened.finish(error)
-        gw.finish_stream(record, opened.model, usage, error, ended, dispatch_started, first_sent)
+        gw.finish_stream(record, opened.model, usage, error, ended, dispatch_started)
         gw.record(record)
         await _close(opened.rest)
 

@@ -10,7 +10,7 @@ usable models whose estimate fits. Crossing an alert threshold logs once per per
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -129,7 +129,7 @@ class Budget:
 
     def check(
         self, record: RequestRecord, chain: Sequence[ModelConfig], body: Mapping[str, Any],
-        usable: Sequence[ModelConfig] = (),
+        usable: Callable[[], Sequence[ModelConfig]] = tuple,
     ) -> list[ModelConfig] | None:
         """Raise BudgetExceeded, or return a cheaper chain (downgrade), or None (fine as is)."""
         if not self.enabled or not chain:
@@ -139,7 +139,7 @@ class Budget:
             return None
         if self.on_exceed == "downgrade":
             fits = sorted(
-                (m for m in usable if self.why_not(record.api_key, self.estimate(m, body)) is None),
+                (m for m in usable() if self.why_not(record.api_key, self.estimate(m, body)) is None),
                 key=lambda m: self.estimate(m, body))
             if fits:
                 record.routing_reason = f"budget downgrade: {why}; cheapest that fits: {fits[0].id}"
