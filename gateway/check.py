@@ -9,20 +9,12 @@ import aiohttp
 from gateway.config import GatewayConfig, ProviderConfig
 from gateway.resilience.probe import list_models
 
-_DEFAULT_URLS = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com/v1",
-    "ollama": "http://localhost:11434/v1",
-    "lmstudio": "http://localhost:1234/v1",
-    "vllm": "http://localhost:8000/v1",
-}
-
 
 async def probe(p: ProviderConfig) -> str:
     """One line about one provider."""
     if not p.has_key:
         return f"key missing: set {p.api_key_env or 'api_key'}"
-    base = (p.base_url or _DEFAULT_URLS.get(p.kind, "")).rstrip("/")
+    base = (p.base_url or "").rstrip("/")
     if not base:
         return "key present (reached through litellm; not probed)"
     if p.kind == "anthropic" and not base.endswith("/v1"):

@@ -24,7 +24,6 @@ from providers.base import Completion, UpstreamCall, Usage
 from providers.http import HttpTransport
 
 API_VERSION = "2023-06-01"
-DEFAULT_BASE_URL = "https://api.anthropic.com"
 PATH = "/v1/messages"
 
 
@@ -34,7 +33,7 @@ class AnthropicProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
         self.config = config
-        self.http = HttpTransport(config, DEFAULT_BASE_URL)
+        self.http = HttpTransport(config)
         configured = {k.lower() for k in config.headers}
         self._headers = {"content-type": "application/json", "accept": "application/json"}
         if "anthropic-version" not in configured:  # a configured version (or beta) wins

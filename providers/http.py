@@ -75,9 +75,9 @@ def http_error(status: int, body: bytes, headers: Mapping[str, str], who: str) -
 class HttpTransport:
     """POST JSON to one provider and read a JSON body or an SSE stream back."""
 
-    def __init__(self, config: ProviderConfig, default_base_url: str | None = None) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
-        self.base_url = (config.base_url or default_base_url or "").rstrip("/")
+        self.base_url = (config.base_url or "").rstrip("/")
         self.headers = dict(config.headers)
         self.max_connections = config.max_connections
         self._session: aiohttp.ClientSession | None = None

@@ -37,7 +37,6 @@ from providers.base import Completion, UpstreamCall, Usage
 from providers.http import http_error
 from providers.litellm_response import ChunkNormalizer, completion
 
-PREFIXES = {"gemini": "gemini", "mistral": "mistral", "cohere": "cohere_chat"}
 # Only OpenAI's own request parameters reach litellm: a body key must never steer litellm
 # itself (api_base, mock_response, metadata callbacks, ...).
 OPENAI_PARAMS = frozenset(
@@ -99,7 +98,7 @@ def load_litellm() -> ModuleType:
 
 def model_name(config: ProviderConfig, model: ModelConfig) -> str:
     """`prefix/upstream` as litellm routes it; an upstream that already names its prefix is kept."""
-    prefix = PREFIXES.get(config.kind) or config.litellm_provider
+    prefix = config.litellm_prefix
     upstream = model.upstream
     if not prefix or upstream.startswith(prefix + "/"):
         return upstream

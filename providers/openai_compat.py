@@ -1,16 +1,17 @@
 """OpenAI-compatible adapter: forwards the client's body as sent and passes the stream through.
 
-LM Studio, Ollama and vLLM are presets of this class (a default base URL, no key needed), not
-new translators. Streams are split into SSE events but never re-serialised: the only edits are a
-regex swap of the `model` field (the client sees the gateway's model id) and lifting out the
-usage chunk, which is always requested upstream so cost is known.
+LM Studio, Ollama and vLLM are presets of this class (rows of `providers/kinds.py`: a default
+base URL, no key needed), not new translators. Streams are split into SSE events but never
+re-serialised: the only edits are a regex swap of the `model` field (the client sees the
+gateway's model id) and lifting out the usage chunk, which is always requested upstream so cost
+is known.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 
@@ -38,12 +39,10 @@ def upstream_body(call: UpstreamCall) -> bytes:
 class OpenAICompatProvider:
     """Any server speaking OpenAI's `/chat/completions`."""
 
-    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
-
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
         self.config = config
-        self.http = HttpTransport(config, self.default_base_url)
+        self.http = HttpTransport(config)
         self._auth = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self._headers = {"content-type": "application/json", **self._auth}
 
@@ -98,22 +97,3 @@ def _stream_error(name: str, event: bytes) -> UpstreamHTTPError:
         err = {}
     message = err.get("message") if isinstance(err, dict) else str(err)
     return UpstreamHTTPError(f"{name}: error mid-stream: {message or event[:200]!r}", http_status=502)
-
-
-class OllamaProvider(OpenAICompatProvider):
-    """Ollama's OpenAI-compatible endpoint."""
-
-    default_base_url = "http://localhost:11434/v1"
-
-
-class LMStudioProvider(OpenAICompatProvider):
-    """LM Studio's local server."""
-
-    default_base_url = "http://localhost:1234/v1"
-
-
-class VLLMProvider(OpenAICompatProvider):
-    """vLLM's OpenAI-compatible server."""
-
-    default_base_url = "http://localhost:8000/v1"
-

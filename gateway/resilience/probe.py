@@ -23,10 +23,7 @@ def local_providers(config: GatewayConfig) -> dict[str, str]:
     names = {m.provider for m in config.models if m.is_local}
     out = {}
     for name in sorted(names):
-        p = config.providers[name]
-        default = {"ollama": "http://localhost:11434/v1", "vllm": "http://localhost:8000/v1"}
-        base = p.base_url or default.get(p.kind, "http://localhost:1234/v1")
-        out[name] = base.rstrip("/")
+        out[name] = (config.providers[name].base_url or "").rstrip("/")
     return out
 
 

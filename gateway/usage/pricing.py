@@ -31,18 +31,6 @@ PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 _MTOK = Decimal(1_000_000)
 _PLACES = Decimal("1e-10")
 
-# litellm keys most entries by bare name ("gpt-4o") and some only as "<prefix>/<name>"
-# ("mistral/mistral-large-latest"); the prefix is litellm's name for the provider kind.
-_KIND_PREFIX = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-    "mistral": "mistral",
-    "cohere": "cohere_chat",
-    "ollama": "ollama",
-}
-
-
 @dataclass(frozen=True)
 class Price:
     """USD per million tokens. Cached reads/writes fall back to the input price when unknown."""
@@ -196,12 +184,11 @@ class PriceBook:
 
     def _candidates(self, model: ModelConfig, name: str) -> list[str]:
         provider = self._providers.get(model.provider)
+        # litellm keys most entries by bare name ("gpt-4o") and some only as "<prefix>/<name>"
+        # ("mistral/mistral-large-latest"), the prefix being litellm's name for the provider.
         prefixes = [model.provider]
-        if provider is not None:
-            if provider.litellm_provider:
-                prefixes.insert(0, provider.litellm_provider)
-            if provider.kind in _KIND_PREFIX:
-                prefixes.append(_KIND_PREFIX[provider.kind])
+        if provider is not None and provider.litellm_prefix:
+            prefixes.insert(0, provider.litellm_prefix)
         names = [name]
         if "/" in name:  # "groq/llama-3..." already prefixed, or "models/gemini-..."
             names.append(name.split("/", 1)[1])
