@@ -108,6 +108,8 @@ class AttemptInfo:
     http_status: int | None
     error: str | None
     latency_ms: float
+    cost_usd: float | None = None  # what this call was billed, when anything
+    started_at: float | None = None  # epoch seconds, for traces
 
     def describe(self) -> str:
         what = self.error or self.status

@@ -38,6 +38,11 @@ class RequestRecord:
     routing_reason: str | None = None
     usage_json: dict[str, Any] | None = None  # raw upstream usage, cached-token details included
     features: dict[str, Any] | None = None  # routing features, so the learner can use the row
+    endpoint: str = "chat"  # the door it came in by: chat | messages | responses | embeddings
+    experiment: str | None = None
+    arm: str | None = None
+    tokens_estimated: bool = False  # the upstream reported no usage: tokens and cost estimated
+    resumed: bool = False  # a stream cut mid-answer was continued on another attempt
     attempt_rows: list[AttemptInfo] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 

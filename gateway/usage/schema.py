@@ -82,6 +82,11 @@ requests = Table(
     Column("routing_reason", Text),
     Column("usage_json", Text),  # raw upstream usage, cached-token fields kept for repricing
     Column("features_json", Text),  # routing features, for the learner
+    Column("endpoint", String(32)),
+    Column("experiment", String(255)),
+    Column("arm", String(255)),
+    Column("tokens_estimated", Boolean),
+    Column("resumed", Boolean),
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_model", "model"),
     Index("ix_requests_api_key", "api_key"),
@@ -100,6 +105,8 @@ attempts = Table(
     Column("http_status", Integer),
     Column("error", Text),
     Column("latency_ms", Float),
+    Column("cost_usd", Float),
+    Column("started_at", UTCDateTime()),
     Index("ix_attempts_request_id", "request_id"),
 )
 
@@ -219,6 +226,8 @@ def request_rows(record: RequestRecord) -> tuple[dict[str, Any], list[dict[str, 
             "http_status": a.http_status,
             "error": a.error,
             "latency_ms": a.latency_ms,
+            "cost_usd": a.cost_usd,
+            "started_at": None if a.started_at is None else datetime.fromtimestamp(a.started_at, UTC),
         }
         for a in record.attempt_rows
     ]
