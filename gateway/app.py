@@ -1,14 +1,12 @@
-"""The composition root: `create_app(config)` builds every part once and keeps it on app.state."""
+"""The composition root: `create_app(config)` builds every part once, mounts the routes and runs
+the lifespan. Nothing else lives here: the request path is `pipeline.py`."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,201 +14,50 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import routes
-from gateway.api.auth import KeyCheck
-from gateway.api.parse import ChatRequest
+from gateway.api.auth import Auth
 from gateway.api.respond import error_response
-from gateway.config import GatewayConfig, ModelConfig
-from gateway.dispatch import Dispatcher
-from gateway.errors import GatewayError, ModelNotFound, ProviderError
+from gateway.config import GatewayConfig
+from gateway.errors import GatewayError
+from gateway.execution.executor import Executor
+from gateway.health import Health
 from gateway.learning import Learner
-from gateway.metrics import Metrics
+from gateway.pipeline import Pipeline
+from gateway.plan import Planner
 from gateway.resilience.breaker import Breakers
 from gateway.resilience.budget import Budget
 from gateway.resilience.probe import LocalProbe
-from gateway.routing import Decision, Router
-from gateway.usage.events import FeedbackRecord, RequestRecord
-from gateway.usage.pricing import PriceBook
+from gateway.routing import Router
+from gateway.telemetry.metrics import Metrics
+from gateway.usage.pricing import PriceBook, with_prices
+from gateway.usage.recorder import Recorder
 from gateway.usage.reports import LogReader
 from gateway.usage.sink import Sink
 from gateway.usage.store import SqlSink
 from providers import build_provider
-from providers.base import Provider, Usage
+from providers.base import Provider
 
 log = logging.getLogger("gateway")
 
-PROFILE_NAMES = ("auto", "auto:cheap", "auto:best", "auto:fast", "auto:local")
 
+@dataclass
+class Parts:
+    """Every part of one running gateway, built once. Handlers get the few parts they use."""
 
-class Gateway:
-    """Everything one running gateway holds. Handlers reach it as `request.app.state.gw`."""
-
-    def __init__(self, config: GatewayConfig, sink: Sink | None = None) -> None:
-        self.prices = PriceBook(config.providers)
-        config = with_prices(config, self.prices)
-        self.config = config
-        self.auth = KeyCheck(config.auth)
-        self.max_body_bytes = int(config.server.max_body_mb * 1024 * 1024)
-        self.metrics = Metrics()
-        self.breakers = Breakers(
-            config.reliability.circuit_breaker, config.providers,
-            ((m.id, m.provider) for m in config.models)
-        )
-        # Only providers with a key are built: an unused litellm-backed provider costs nothing.
-        self.providers: dict[str, Provider] = {
-            name: build_provider(p) for name, p in config.providers.items() if p.has_key
-        }
-        self.probe = LocalProbe(config)
-        self.prices.warm(config.models)
-        self.dispatcher = Dispatcher(
-            config, self.providers, self.breakers, self.probe,
-            on_upstream_error=lambda p, kind: self.metrics.upstream_errors.labels(p, kind).inc(),
-        )
-        self.router = Router(config)
-        self.sink: Sink = sink or SqlSink(config.database)
-        self.reader = LogReader.from_config(config.database)
-        self.budget = Budget(config, self.reader, self.prices)
-        self.learner = Learner(self)
-        self.recent_ids: OrderedDict[str, None] = OrderedDict()
-        self.model_names = [m.id for m in config.models] + list(PROFILE_NAMES)
-        # Resolved once: ids and aliases -> model, and each model's fallback chain.
-        self.by_name = {n: m for m in config.models for n in (m.id, *m.aliases)}
-        self.chains: dict[str, tuple[ModelConfig, ...]] = {}
-        for n, m in self.by_name.items():
-            chain = {m.id: m}
-            for f in m.fallbacks:
-                chain.setdefault(self.by_name[f].id, self.by_name[f])
-            self.chains[n] = tuple(chain.values())
-        self.metrics.watch(self._gauges)
-
-    def new_request_id(self) -> str:
-        return "req_" + os.urandom(12).hex()
-
-    # -- planning -------------------------------------------------------------------------------
-
-    def usable_map(self) -> dict[str, bool]:
-        return {m.id: self.dispatcher.usable(m) is None for m in self.config.models}
-
-    def _decide(self, req: ChatRequest, name: str) -> Decision:
-        if name not in PROFILE_NAMES:
-            raise ModelNotFound(name, self.model_names)
-        return self.router.decide(req.body, profile=name.partition(":")[2] or None,
-                                  usable=self.usable_map(), options=req.routing)
-
-    def plan(self, req: ChatRequest, record: RequestRecord) -> list[ModelConfig]:
-        """The models to try, in order: the router's plan for auto*, else the model + fallbacks."""
-        name = req.model
-        if name == "auto" or name.startswith("auto:"):
-            decision = self._decide(req, name)
-            record.task, record.complexity = decision.task, decision.complexity
-            record.profile, record.routing_reason = decision.profile, decision.reason
-            record.features = decision.features
-            return [self.by_name[i] for i in decision.chain if i in self.by_name]
-        chain = self.chains.get(name)
-        if chain is None:
-            raise ModelNotFound(name, self.model_names)
-        c = self.router.classify(req.body)
-        record.task, record.complexity = c.task, c.complexity
-        record.routing_reason = f"explicit model {chain[0].id}"
-        return list(chain)  # a copy: a budget downgrade may replace it
-
-    def explain(self, req: ChatRequest) -> dict[str, Any]:
-        """The routing decision for a request, as JSON, without calling any upstream."""
-        name = req.model
-        if name != "auto" and not name.startswith("auto:"):
-            if name not in self.by_name:
-                raise ModelNotFound(name, self.model_names)
-            name = "auto"
-        out: dict[str, Any] = self._decide(req, name).to_json()
-        return out
-
-    async def knows_request(self, request_id: str) -> bool:
-        return request_id in self.recent_ids or await self.reader.request_exists(request_id)
-
-    def add_feedback(self, fb: FeedbackRecord) -> None:
-        self.sink.put_feedback(fb)
-        self.learner.notify()
-
-    def budget_check(self, record: RequestRecord, chain: list[ModelConfig], req: ChatRequest) -> None:
-        def usable() -> list[ModelConfig]:  # only a downgrade needs it
-            return [m for m in self.config.models if self.dispatcher.usable(m) is None]
-
-        replacement = self.budget.check(record, chain, req.body, usable)
-        if replacement is not None:
-            chain[:] = replacement
-
-    # -- finishing ------------------------------------------------------------------------------
-
-    def _price(self, record: RequestRecord, model: ModelConfig, usage: Usage | None) -> None:
-        record.model, record.provider = model.id, model.provider
-        if usage is None or not usage.raw:
-            record.cost_usd, record.cost_note = None, "the upstream reported no usage"
-            return
-        record.prompt_tokens, record.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-        record.usage_json = usage.raw
-        record.cost_usd, record.cost_note = self.prices.cost_usd(model, usage)
-        if record.cost_usd:
-            self.budget.spent(record.api_key, record.cost_usd)
-
-    def finish_success(
-        self, record: RequestRecord, model: ModelConfig, usage: Usage, upstream_ms: float
-    ) -> None:
-        record.status, record.http_status = "success", 200
-        self._price(record, model, usage)
-        record.latency_ms = (time.perf_counter() - record.started) * 1000
-        record.overhead_ms = max(0.0, record.latency_ms - upstream_ms)
-
-    def finish_stream(
-        self, record: RequestRecord, model: ModelConfig, usage: Usage | None,
-        error: ProviderError | None, ended: bool, dispatch_started: float,
-    ) -> None:
-        self._price(record, model, usage)
-        if error is not None:
-            record.status, record.http_status = "error", error.status
-            record.error = f"upstream failed mid-stream: {error.message}"
-        elif not ended:
-            record.status, record.http_status = "error", 499
-            record.error = "client disconnected mid-stream"
-        else:
-            record.status, record.http_status = "success", 200
-        record.latency_ms = (time.perf_counter() - record.started) * 1000
-        # The gateway's own share of the time to first token: everything before dispatch.
-        record.overhead_ms = (dispatch_started - record.started) * 1000
-
-    def finish_error(
-        self, record: RequestRecord, exc: GatewayError, http_status: int | None = None
-    ) -> None:
-        record.status = "error"
-        record.http_status = http_status or exc.status
-        record.error = f"{type(exc).__name__}: {exc.message}"
-        record.latency_ms = (time.perf_counter() - record.started) * 1000
-
-    def record(self, record: RequestRecord) -> None:
-        """The request is over: count it and hand its row to the background writer."""
-        m = self.metrics
-        m.requests.labels(record.model or "none", record.status).inc()
-        if record.latency_ms is not None:
-            m.latency.labels("true" if record.stream else "false").observe(
-                record.latency_ms / 1000)
-        if record.overhead_ms is not None:
-            m.overhead.observe(record.overhead_ms / 1000)
-        if record.ttft_ms is not None:
-            m.ttft.observe(record.ttft_ms / 1000)
-        if record.cost_usd:
-            m.cost.labels(record.model or "none").inc(record.cost_usd)
-        self.recent_ids[record.id] = None
-        if len(self.recent_ids) > 50_000:
-            self.recent_ids.popitem(last=False)
-        self.sink.put(record)
-
-    def _gauges(self) -> dict[str, dict[str, float]]:
-        level = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
-        circuits = {b.name: level[b.state] for b in
-                    [*self.breakers.providers.values(), *self.breakers.models.values()]}
-        pending = float(getattr(self.sink, "pending", 0))
-        dropped = float(getattr(self.sink, "dropped", 0))
-        return {"circuits": circuits, "log": {"pending": pending, "dropped": dropped}}
-
-    # -- lifecycle ------------------------------------------------------------------------------
+    config: GatewayConfig
+    auth: Auth
+    metrics: Metrics
+    breakers: Breakers
+    providers: dict[str, Provider]
+    probe: LocalProbe
+    health: Health
+    planner: Planner
+    budget: Budget
+    executor: Executor
+    sink: Sink
+    reader: LogReader
+    recorder: Recorder
+    learner: Learner
+    pipeline: Pipeline
 
     async def start(self) -> None:
         await self.sink.start()
@@ -229,49 +76,67 @@ class Gateway:
         await self.sink.close()  # flushes every row still in memory
         await self.reader.aclose()
 
-    def health(self) -> dict[str, Any]:
-        providers: dict[str, Any] = {}
-        for name, p in self.config.providers.items():
-            info: dict[str, Any] = self.breakers.providers[name].snapshot()
-            info["kind"] = p.kind
-            info["key"] = "present" if p.has_key else f"missing ({p.api_key_env or 'api_key'})"
-            reachable = self.probe.reachable(name)
-            if reachable is not None:
-                info["reachable"] = reachable
-            providers[name] = info
-        models = {m: b.snapshot() for m, b in self.breakers.models.items()}
-        return {"status": "ok", "providers": providers, "models": models}
+
+def build(config: GatewayConfig, sink: Sink | None = None) -> Parts:
+    prices = PriceBook(config.providers)
+    config = with_prices(config, prices)
+    prices.warm(config.models)
+    metrics = Metrics()
+    breakers = Breakers(config.reliability.circuit_breaker, config.providers,
+                        ((m.id, m.provider) for m in config.models))
+    # Only providers with a key are built: an unused litellm-backed provider costs nothing.
+    providers = {name: build_provider(p) for name, p in config.providers.items() if p.has_key}
+    probe = LocalProbe(config)
+    health = Health(config, breakers, probe)
+    planner = Planner(config, Router(config), health)
+    reader = LogReader.from_config(config.database)
+    budget = Budget(config, reader)
+    executor = Executor(
+        config, providers, breakers, health, prices,
+        on_upstream_error=lambda p, exc: metrics.upstream_errors.labels(p, type(exc).__name__).inc(),
+        on_resume=lambda outcome: metrics.resumes.labels(outcome).inc(),
+    )
+    sink = sink or SqlSink(config.database)
+    recorder = Recorder(sink, metrics)
+    learner = Learner(config.routing.learn, outcomes=reader.outcomes, use=planner.learned,
+                      flush=getattr(sink, "flush", None))
+    pipeline = Pipeline(auth=Auth(config.auth), planner=planner, budget=budget, executor=executor,
+                        prices=prices, recorder=recorder,
+                        max_body_bytes=int(config.server.max_body_mb * 1024 * 1024))
+    parts = Parts(config, pipeline.auth, metrics, breakers, providers, probe, health, planner,
+                  budget, executor, sink, reader, recorder, learner, pipeline)
+    metrics.watch(lambda: _gauges(parts))
+    return parts
 
 
-def with_prices(config: GatewayConfig, prices: PriceBook) -> GatewayConfig:
-    """Fill each model's missing prices from litellm's map, so routing and budgets see them."""
-    models = []
-    for m in config.models:
-        if (m.input_usd_per_mtok is None or m.output_usd_per_mtok is None) and not m.is_local:
-            p = prices.price(m)
-            if p is not None:
-                m = m.model_copy(update={"input_usd_per_mtok": float(p.input),
-                                         "output_usd_per_mtok": float(p.output)})
-        models.append(m)
-    return config.model_copy(update={"models": tuple(models)})
+def _gauges(parts: Parts) -> dict[str, dict[str, float]]:
+    level = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
+    b = parts.breakers
+    return {
+        "circuits": {x.name: level[x.state] for x in [*b.providers.values(), *b.models.values()]},
+        "log": {"pending": float(getattr(parts.sink, "pending", 0)),
+                "dropped": float(getattr(parts.sink, "dropped", 0))},
+        "dropped_frames": {name: float(getattr(p, "dropped_frames", 0))
+                           for name, p in parts.providers.items()},
+    }
 
 
 def create_app(config: GatewayConfig, sink: Sink | None = None) -> Starlette:
-    gw = Gateway(config, sink)
+    parts = build(config, sink)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await gw.start()
+        await parts.start()
         try:
             yield
         finally:
-            await gw.close()
+            await parts.close()
 
     app = Starlette(
-        routes=routes(), lifespan=lifespan,
+        routes=routes(parts), lifespan=lifespan,
         exception_handlers={GatewayError: _render, HTTPException: _render_http, 500: _render_500},
     )
-    app.state.gw = gw
+    app.state.parts = parts
     return app
 
 
@@ -291,3 +156,6 @@ async def _render_http(request: Request, exc: Exception) -> Response:
 async def _render_500(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return error_response(GatewayError(f"Internal gateway error ({type(exc).__name__})."))
+
+
+__all__ = ["Parts", "build", "create_app"]

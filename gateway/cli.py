@@ -54,19 +54,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
+    from gateway.errors import GatewayError
+    from gateway.health import Health
+    from gateway.plan import Planner
+    from gateway.resilience.breaker import Breakers
+    from gateway.resilience.probe import LocalProbe
     from gateway.routing import Router, render_decision
+    from gateway.usage.pricing import PriceBook, with_prices
 
     config = _config(args.config)
-    from gateway.app import with_prices
-    from gateway.usage.pricing import PriceBook
-
     config = with_prices(config, PriceBook(config.providers))
+    # Probe the local servers once, as the running gateway would have: a decision for a local
+    # model must not silently assume a server that is switched off.
+    probe = LocalProbe(config)
+    asyncio.run(probe.probe_once())
+    breakers = Breakers(config.reliability.circuit_breaker, config.providers,
+                        ((m.id, m.provider) for m in config.models))
+    planner = Planner(config, Router(config), Health(config, breakers, probe))
     body = {"model": "auto", "messages": [{"role": "user", "content": " ".join(args.text)}]}
-    decision = Router(config).decide(body, profile=args.profile)
+    name = f"auto:{args.profile}" if args.profile else "auto"
+    try:
+        decision = planner.decide(body, name, None)
+    except GatewayError as exc:
+        print(f"no route: {exc.message}", file=sys.stderr)
+        for provider, state in probe.summary().items():
+            print(f"local server {provider}: {state}", file=sys.stderr)
+        return 1
     if args.json:
-        print(json.dumps(decision.to_json(), indent=2))
+        out = decision.to_json()
+        out["local_servers"] = probe.summary()
+        print(json.dumps(out, indent=2))
     else:
         print(render_decision(decision))
+        for provider, state in probe.summary().items():
+            print(f"local server {provider}: {state}")
     return 0
 
 

@@ -3,15 +3,19 @@
     GatewayError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error (param names the field)
     ├── AuthenticationFailed          401 authentication_error  invalid_api_key
+    ├── PermissionDenied              403 permission_error      permission_denied
     ├── NotFound                      404 invalid_request_error not_found
     │   └── ModelNotFound             404 invalid_request_error model_not_found
     ├── PayloadTooLarge               413 invalid_request_error payload_too_large
     ├── BudgetExceeded                429 insufficient_quota    budget_exceeded
+    ├── UpstreamRejected              4xx as the upstream said  the upstream's own code (a request
+    │                                 every model would refuse: malformed, content filter)
     ├── UpstreamUnavailable           502/503/504 api_error     upstream_unavailable
     └── ProviderError                 one upstream call failed (raised by providers/, consumed
-        │                             by dispatch; reaches a client only inside
+        │                             by execution; reaches a client only inside
         │                             UpstreamUnavailable or as a stream's error event)
-        ├── UpstreamTimeout           connect / first token / total timeout (retryable)
+        ├── CircuitOpen               a breaker refused the call before it was made
+        ├── UpstreamTimeout           connect / first token / idle / total timeout
         ├── UpstreamConnectionError   connection refused or reset, stream cut (retryable)
         └── UpstreamHTTPError         the upstream answered with an error status
             └── ContextLengthExceeded the prompt does not fit the model's window
@@ -64,6 +68,12 @@ class AuthenticationFailed(GatewayError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
 
 
 class NotFound(GatewayError):
@@ -131,6 +141,27 @@ class UpstreamUnavailable(GatewayError):
         return {"x-should-retry": "false"}
 
 
+class UpstreamRejected(GatewayError):
+    """An upstream refused the request itself (a 400/413/422: malformed for it, too large, or
+    refused by its content filter). No other model would do better, so it is final; the client
+    gets the upstream's own type, code and message, and the log says who refused."""
+
+    status = 400
+    type = "invalid_request_error"
+    code: str | None = "invalid_request"
+
+    def __init__(self, message: str, *, status: int = 400, type: str | None = None,
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.status = status if 400 <= status < 500 else 400
+        if type:
+            self.type = type
+        self.code = code
+
+    def headers(self) -> dict[str, str]:
+        return {"x-should-retry": "false"}
+
+
 class ProviderError(GatewayError):
     """One upstream call failed. Built by providers/, which translate foreign exceptions once."""
 
@@ -156,8 +187,22 @@ class ProviderError(GatewayError):
             self.fallback = fallback
 
 
+class CircuitOpen(ProviderError):
+    """Not an upstream call: the breaker said no. Another model may answer; this one not now."""
+
+    retryable = False
+    fallback = True
+
+
 class UpstreamTimeout(ProviderError):
+    """`kind` says which limit: connect, first_token, idle (a stall) or total. A timeout is
+    evidence the upstream is sick: it is retried only within `reliability.timeout_retries`."""
+
     status = 504
+
+    def __init__(self, message: str, *, kind: str = "total", http_status: int | None = None) -> None:
+        super().__init__(message, http_status=http_status)
+        self.kind = kind
 
 
 class UpstreamConnectionError(ProviderError):

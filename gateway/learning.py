@@ -1,8 +1,9 @@
 """Background step after the request path: refit the router's learned model from the log and feedback.
 
 `Learner` loads the persisted state at start, then refits every `refit_interval_s` (and soon
-after new feedback), swapping the result into the gateway with `Router.with_learned` and
-saving it atomically so a restart keeps what was learned.
+after new feedback), hands the result to `use` (the planner swaps it into its router) and
+saves it atomically so a restart keeps what was learned. It sees only what it needs: a way to
+flush the log writer, a way to read outcomes, and where to put what it learned.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gateway.config import LearnConfig
 from gateway.routing import LearnedModel, records_from_log
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
 
 log = logging.getLogger("gateway.learning")
 
@@ -76,11 +75,20 @@ def save_state(path: Path, model: LearnedModel) -> None:
 
 
 class Learner:
-    """Keeps `gw.router`'s learned model fresh. `start()`/`close()` follow the gateway's."""
+    """Keeps the router's learned model fresh. `start()`/`close()` follow the app's lifespan."""
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.settings = gw.config.routing.learn
+    def __init__(
+        self,
+        settings: LearnConfig,
+        *,
+        outcomes: Callable[[], Awaitable[Sequence[Mapping[str, Any]]]],
+        use: Callable[[LearnedModel], None],
+        flush: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.outcomes = outcomes
+        self.use = use
+        self.flush = flush
         self.path = Path(self.settings.state_path)
         self.refits = 0  # how many refits swapped in a model (for tests and health)
         self._wake = asyncio.Event()
@@ -96,7 +104,7 @@ class Learner:
             return
         saved = await asyncio.to_thread(load_state, self.path)
         if saved is not None:
-            self.gw.router = self.gw.router.with_learned(saved)
+            self.use(saved)
             log.info("router state loaded from %s (%d records)", self.path, saved.n_records)
         self._task = asyncio.create_task(self._run(), name="router-refit")
 
@@ -127,10 +135,9 @@ class Learner:
 
     async def refit(self) -> LearnedModel | None:
         """One refit now: flush pending rows, read outcomes, fit off the loop, swap, persist."""
-        flush: Callable[[], Awaitable[Any]] | None = getattr(self.gw.sink, "flush", None)
-        if flush is not None:
-            await flush()
-        rows = await self.gw.reader.outcomes()
+        if self.flush is not None:
+            await self.flush()
+        rows = await self.outcomes()
         seen = _signature(rows)
         if seen == self._seen:  # nothing new: a fit costs seconds of CPU on a big log
             return None
@@ -142,7 +149,7 @@ class Learner:
         model = await asyncio.to_thread(
             LearnedModel.fit, records, now=datetime.now(UTC), half_life_days=half_life
         )
-        self.gw.router = self.gw.router.with_learned(model)
+        self.use(model)
         self.refits += 1
         self._seen = seen
         await asyncio.to_thread(save_state, self.path, model)

@@ -20,7 +20,7 @@ from gateway.config import ProviderConfig
 from gateway.errors import UpstreamConnectionError, UpstreamHTTPError
 from providers.anthropic_request import to_anthropic
 from providers.anthropic_response import StreamTranslator, completion, stream_error
-from providers.base import Completion, UpstreamCall, Usage
+from providers.base import KEEPALIVE, Completion, UpstreamCall, Usage
 from providers.http import HttpTransport
 
 API_VERSION = "2023-06-01"
@@ -68,13 +68,14 @@ class AnthropicProvider:
         async with aclosing(events):  # releases the connection as soon as we stop reading
             async for event in events:
                 data = _data(event)
-                if data is None:
-                    continue
-                for chunk in translator.feed(self._parse(data)):
+                chunks = translator.feed(self._parse(data)) if data is not None else []
+                if not chunks:
+                    yield KEEPALIVE  # ping, thinking, block stops: alive, nothing to relay
+                for chunk in chunks:
                     yield b"data: " + orjson.dumps(chunk) + b"\n\n"
                 if translator.done:
                     break
-        yield translator.usage()
+        yield translator.usage()  # raises if the stream was cut before message_stop
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:

@@ -21,10 +21,12 @@ from gateway.errors import (
 )
 
 __all__ = [
+    "KEEPALIVE",
     "Completion",
     "ContextLengthExceeded",
     "Provider",
     "ProviderError",
+    "Upstream",
     "UpstreamCall",
     "UpstreamConnectionError",
     "UpstreamHTTPError",
@@ -72,6 +74,22 @@ class Completion:
 
     body: bytes
     usage: Usage
+
+
+class Upstream(Protocol):
+    """Anything that answers one call like a provider: a provider, or a wrapper around one
+    (timeouts, attempt records, breakers, retries), which is itself an Upstream."""
+
+    name: str
+
+    async def complete(self, call: UpstreamCall) -> Completion: ...
+
+    def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]: ...
+
+
+KEEPALIVE = b""
+"""What an adapter yields for upstream activity that carries nothing for the client (an SSE
+comment, a ping): it proves the upstream is alive to the idle timeout, and goes no further."""
 
 
 @runtime_checkable

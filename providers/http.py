@@ -96,13 +96,11 @@ class HttpTransport:
             )
         return self._session
 
-    def _timeout(self, t: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
-        # sock_read bounds the wait for the first byte and every gap after it: a stalled stream
-        # fails after first_token_s of silence.
-        return aiohttp.ClientTimeout(
-            total=t.total_s, connect=t.connect_s, sock_connect=t.connect_s,
-            sock_read=t.first_token_s if stream else t.total_s,
-        )
+    def _timeout(self, t: Timeouts) -> aiohttp.ClientTimeout:
+        # Connecting is bounded here; the first token, the silence between chunks and the whole
+        # call are bounded by the Timed wrapper around every provider (gateway/resilience).
+        return aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s,
+                                     sock_connect=t.connect_s)
 
     async def post(
         self, path: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
@@ -112,7 +110,7 @@ class HttpTransport:
         try:
             async with session.post(
                 self.base_url + path, data=body, headers={**self.headers, **headers},
-                timeout=self._timeout(timeouts, stream=False),
+                timeout=self._timeout(timeouts),
             ) as resp:
                 data = await resp.read()
                 if resp.status >= 400:
@@ -121,7 +119,7 @@ class HttpTransport:
         except ProviderError:
             raise
         except BaseException as exc:
-            raise translate(exc, self.name, timeouts, stream=False) from exc
+            raise translate(exc, self.name, timeouts) from exc
 
     async def sse(
         self, path: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
@@ -131,7 +129,7 @@ class HttpTransport:
         try:
             async with session.post(
                 self.base_url + path, data=body, headers={**self.headers, **headers},
-                timeout=self._timeout(timeouts, stream=True),
+                timeout=self._timeout(timeouts),
             ) as resp:
                 if resp.status >= 400:
                     raise http_error(resp.status, await resp.read(), resp.headers, self.name)
@@ -155,7 +153,7 @@ class HttpTransport:
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise translate(exc, self.name, timeouts, stream=True) from exc
+            raise translate(exc, self.name, timeouts) from exc
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -163,19 +161,16 @@ class HttpTransport:
 
 
 def translate(
-    exc: BaseException, who: str, timeouts: Timeouts, stream: bool = False
+    exc: BaseException, who: str, timeouts: Timeouts
 ) -> ProviderError | BaseException:
     """aiohttp / OS exceptions -> ours. Anything unknown is re-raised untouched by the caller."""
     if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
         return exc
-    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ServerTimeoutError):
-        what = "connect" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read"
-        # a stream's reads are bounded by first_token_s (silence), a whole answer's by total_s
-        read_limit = timeouts.first_token_s if stream else timeouts.total_s
-        limit = timeouts.connect_s if what == "connect" else read_limit
-        return UpstreamTimeout(f"{who}: {what} timeout after {limit:g}s")
-    if isinstance(exc, TimeoutError):
-        return UpstreamTimeout(f"{who}: timed out after {timeouts.total_s:g}s")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return UpstreamTimeout(f"{who}: connect timeout after {timeouts.connect_s:g}s",
+                               kind="connect")
+    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        return UpstreamTimeout(f"{who}: timed out after {timeouts.total_s:g}s (total_s)")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return UpstreamConnectionError(f"{who}: connection cut mid-answer ({exc.__class__.__name__})")
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientOSError | OSError):

@@ -17,11 +17,12 @@ import orjson
 
 from gateway.config import ProviderConfig
 from gateway.errors import UpstreamConnectionError, UpstreamHTTPError
-from providers.base import Completion, UpstreamCall, Usage
+from providers.base import KEEPALIVE, Completion, UpstreamCall, Usage
 from providers.http import HttpTransport
 
 _MODEL_FIELD = re.compile(rb'(?<!\\)"model":\s*"(?:[^"\\]|\\.)*"')
 _DONE = b"data: [DONE]"
+_FINISHED = re.compile(rb'"finish_reason":\s*"')
 
 
 def upstream_body(call: UpstreamCall) -> bytes:
@@ -45,6 +46,7 @@ class OpenAICompatProvider:
         self.http = HttpTransport(config)
         self._auth = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self._headers = {"content-type": "application/json", **self._auth}
+        self.dropped_frames = 0  # upstream frames that were not JSON: counted, never relayed
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.http.base_url}>"
@@ -70,30 +72,40 @@ class OpenAICompatProvider:
     async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:
         model_field = b'"model":' + orjson.dumps(call.model.id)
         usage: Usage | None = None
+        finished = False
         async for event in self.http.sse(
             "/chat/completions", upstream_body(call), self._headers, call.timeouts
         ):
             if not event.startswith(b"data:"):
-                continue  # comments (": ping") and `event:` lines carry nothing for the client
+                yield KEEPALIVE  # comments (": ping") and `event:` lines: alive, nothing to send
+                continue
             if event.startswith(_DONE) or event.startswith(b"data:[DONE]"):
                 break
-            if event.startswith((b'data: {"error"', b'data:{"error"')):
-                raise _stream_error(self.name, event)
-            frame = _MODEL_FIELD.sub(model_field, event, count=1) + b"\n\n"
-            if b'"usage":{' in event or b'"usage": {' in event:
+            try:  # every frame relayed must be one the client's SDK can parse
                 chunk = orjson.loads(event[5:])
+            except orjson.JSONDecodeError:
+                self.dropped_frames += 1
+                continue
+            if not isinstance(chunk, dict):
+                self.dropped_frames += 1
+                continue
+            if "error" in chunk:
+                raise _stream_error(self.name, chunk.get("error"), event)
+            frame = _MODEL_FIELD.sub(model_field, event, count=1) + b"\n\n"
+            if chunk.get("usage"):
                 if not chunk.get("choices"):
-                    usage = Usage.from_openai(chunk.get("usage"), frame=frame)
+                    usage = Usage.from_openai(chunk["usage"], frame=frame)
                     continue
-                usage = Usage.from_openai(chunk.get("usage"))
+                usage = Usage.from_openai(chunk["usage"])
+            if not finished and _FINISHED.search(event):
+                finished = True
             yield frame
+        if not finished:
+            # Closed without a finish_reason: the answer was cut, whatever the transport said.
+            raise UpstreamConnectionError(f"{self.name}: the stream ended before the answer did")
         yield usage or Usage(raw={})
 
 
-def _stream_error(name: str, event: bytes) -> UpstreamHTTPError:
-    try:
-        err = orjson.loads(event[5:]).get("error") or {}
-    except orjson.JSONDecodeError:
-        err = {}
-    message = err.get("message") if isinstance(err, dict) else str(err)
+def _stream_error(name: str, err: Any, event: bytes) -> UpstreamHTTPError:
+    message = err.get("message") if isinstance(err, dict) else str(err or "")
     return UpstreamHTTPError(f"{name}: error mid-stream: {message or event[:200]!r}", http_status=502)

@@ -53,8 +53,8 @@ class GatewayServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
-    def gw(self) -> Any:
-        return self.app.state.gw
+    def parts(self) -> Any:
+        return self.app.state.parts
 
     @property
     def url(self) -> str:

@@ -1,26 +1,79 @@
-"""API: the HTTP surface. Each endpoint parses, calls into the gateway, and renders."""
+"""API: the HTTP surface, and the one table that says which role each endpoint needs.
+
+Doors (chat completions, ...) go through the pipeline, which checks the key itself so that a
+refused request still leaves its log row; every other endpoint is wrapped by `guarded` with the
+role its row here names (None: open, as health checks and Prometheus scrapes are).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.api.admin import admin_budget, admin_requests, admin_usage, reset_circuit
-from gateway.api.chat import chat_completions
-from gateway.api.decide import feedback, route_decision
-from gateway.api.info import health, list_models, metrics
+from gateway.api.admin import Admin
+from gateway.api.auth import ADMIN, CLIENT, Auth
+from gateway.api.feedback import Feedback
+from gateway.api.models import Models
+from gateway.api.respond import JSONResponse
+from gateway.api.route import RouteDecision
+from gateway.config import ApiKey
+from gateway.doors.base import Door
+from gateway.doors.chat import ChatDoor
+
+if TYPE_CHECKING:
+    from gateway.app import Parts
+
+Handler = Callable[[Request, ApiKey | None], Awaitable[Response]]
 
 
-def routes() -> list[Route]:
+def guarded(auth: Auth, role: str | None, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        key = auth.check(request.headers, role) if role else None
+        return await handler(request, key)
+
+    return endpoint
+
+
+def door(parts: Parts, d: Door) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await parts.pipeline.handle(d, request)
+
+    return endpoint
+
+
+def routes(parts: Parts) -> list[Route]:
+    max_body = parts.pipeline.max_body_bytes
+    admin = Admin(parts.reader, parts.budget, parts.breakers)
+    models = Models(parts.config)
+    decide = RouteDecision(parts.planner, max_body)
+    feedback = Feedback(parts.recorder, parts.reader, parts.learner.notify, max_body)
+    chat = door(parts, ChatDoor())
+
+    async def health(request: Request, key: ApiKey | None) -> Response:
+        return JSONResponse(parts.health.report())
+
+    async def metrics(request: Request, key: ApiKey | None) -> Response:
+        return Response(generate_latest(parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    table: list[tuple[str, Handler, str, str | None]] = [
+        ("/v1/models", models.list, "GET", CLIENT),
+        ("/v1/route", decide.decide, "POST", CLIENT),
+        ("/v1/feedback", feedback.post, "POST", CLIENT),
+        ("/health", health, "GET", None),
+        ("/metrics", metrics, "GET", None),
+        ("/admin/usage", admin.usage, "GET", ADMIN),
+        ("/admin/requests", admin.requests, "GET", ADMIN),
+        ("/admin/budget", admin.budget_report, "GET", ADMIN),
+        ("/admin/circuits/{name:path}/reset", admin.reset_circuit, "POST", ADMIN),
+    ]
     return [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/v1/route", route_decision, methods=["POST"]),
-        Route("/v1/feedback", feedback, methods=["POST"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-        Route("/admin/usage", admin_usage, methods=["GET"]),
-        Route("/admin/requests", admin_requests, methods=["GET"]),
-        Route("/admin/budget", admin_budget, methods=["GET"]),
-        Route("/admin/circuits/{name:path}/reset", reset_circuit, methods=["POST"]),
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/chat/completions", chat, methods=["POST"]),
+        *(Route(path, guarded(parts.auth, role, handler), methods=[method])
+          for path, handler, method, role in table),
     ]

@@ -44,3 +44,7 @@ class ReliabilityConfig(Frozen):
     circuit_breaker: BreakerConfig = BreakerConfig()
     timeouts: Timeouts = Timeouts()
     resume_streams: bool = True  # continue a stream cut mid-answer on the next candidate
+    # Ask upstreams for a stream even when the client did not, and assemble the answer: the
+    # first-token and idle limits then bound non-streamed calls too, and a call cut halfway
+    # falls back before the client has seen anything.
+    stream_upstream: bool = True

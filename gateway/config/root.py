@@ -37,6 +37,7 @@ class GatewayConfig(Frozen):
     source: str = "<memory>"
     _timeouts: dict[str, Timeouts] = PrivateAttr(default_factory=dict)
     _names: dict[str, ModelConfig] = PrivateAttr(default_factory=dict)
+    _names_of: tuple[ModelConfig, ...] = PrivateAttr(default=())
 
     @model_validator(mode="before")
     @classmethod
@@ -53,13 +54,15 @@ class GatewayConfig(Frozen):
         errors = _model_errors(self) + _reference_errors(self)
         if errors:
             raise ValueError("\n".join(errors))
-        self._names.update({n: m for m in self.models for n in (m.id, *m.aliases)})
         return self
 
     # -- lookups ------------------------------------------------------------------------------
 
     def model(self, name: str) -> ModelConfig | None:
         """The model a client name (id or alias) refers to."""
+        if self._names_of is not self.models:  # built once per models tuple (copies included)
+            self._names = {n: m for m in self.models for n in (m.id, *m.aliases)}
+            self._names_of = self.models
         return self._names.get(name)
 
     def timeouts_for(self, model: ModelConfig, provider: str | None = None) -> Timeouts:

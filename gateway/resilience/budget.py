@@ -1,6 +1,7 @@
 """Budgets: daily, monthly and per-request USD limits, globally and per API key.
 
-Before the call, the estimated cost of the first candidate is checked against what is left;
+Before the call, the estimated cost of the first candidate (gateway/usage/estimate.py, the one
+estimator) is checked against what is left;
 after it, the actual cost is added. Spend lives in memory (the request path must not query the
 database) and is read back from the request log at start, so it survives a restart.
 `on_exceed: reject` answers 429 `budget_exceeded`; `downgrade` swaps the plan for the cheapest
@@ -10,7 +11,7 @@ usable models whose estimate fits. Crossing an alert threshold logs once per per
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,9 @@ from gateway.errors import BudgetExceeded
 from gateway.usage.events import RequestRecord
 
 if TYPE_CHECKING:
-    from gateway.usage.pricing import PriceBook
     from gateway.usage.reports import LogReader
 
 log = logging.getLogger("gateway.budget")
-
-_EXPECTED_OUTPUT_TOKENS = 512
-
 
 @dataclass
 class Limits:
@@ -53,28 +50,13 @@ class Spend:
             self.alerted = {a for a in self.alerted if a.startswith("daily")}
 
 
-def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
-    """A fast estimate that errs high: ~3 characters a token, plus per-message overhead."""
-    chars = 0
-    messages = body.get("messages") or []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            for part in content:
-                chars += len(part.get("text") or "") if part.get("type") == "text" else 3000
-    return chars // 3 + 4 * len(messages) + 1
-
-
 class Budget:
-    def __init__(self, config: GatewayConfig, reader: LogReader, prices: PriceBook) -> None:
+    def __init__(self, config: GatewayConfig, reader: LogReader) -> None:
         b = config.budgets
         self.config = config
         self.on_exceed = b.on_exceed
         self.thresholds = sorted(b.alert_thresholds)
         self.reader = reader
-        self.prices = prices
         self.limits: dict[str | None, Limits] = {
             None: Limits(b.daily_usd, b.monthly_usd, b.per_request_usd)}
         for k in config.auth.api_keys:
@@ -98,15 +80,6 @@ class Budget:
             spend.daily = await self.reader.spend(day, api_key=name)
             spend.monthly = await self.reader.spend(month, api_key=name)
 
-    def estimate(self, model: ModelConfig, body: Mapping[str, Any]) -> float:
-        price = self.prices.price(model)
-        if price is None:
-            return 0.0
-        out = body.get("max_completion_tokens") or body.get("max_tokens") or _EXPECTED_OUTPUT_TOKENS
-        n = body.get("n") or 1
-        tokens_in = estimate_prompt_tokens(body)
-        return float(price.input) * tokens_in / 1e6 + float(price.output) * out * n / 1e6
-
     def _over(self, name: str | None, estimate: float) -> str | None:
         """Why `estimate` more would break a limit of `name` (None = global), or None."""
         lim, spend = self.limits.get(name), self.spend.get(name)
@@ -128,19 +101,21 @@ class Budget:
         return self._over(None, estimate) or (self._over(key, estimate) if key else None)
 
     def check(
-        self, record: RequestRecord, chain: Sequence[ModelConfig], body: Mapping[str, Any],
+        self, record: RequestRecord, chain: Sequence[ModelConfig],
+        estimate: Callable[[ModelConfig], float],
         usable: Callable[[], Sequence[ModelConfig]] = tuple,
     ) -> list[ModelConfig] | None:
-        """Raise BudgetExceeded, or return a cheaper chain (downgrade), or None (fine as is)."""
+        """Raise BudgetExceeded, or return a cheaper chain (downgrade), or None (fine as is).
+        `estimate` prices a model for this request (gateway/usage/estimate.py)."""
         if not self.enabled or not chain:
             return None
-        why = self.why_not(record.api_key, self.estimate(chain[0], body))
+        why = self.why_not(record.api_key, estimate(chain[0]))
         if why is None:
             return None
         if self.on_exceed == "downgrade":
             fits = sorted(
-                (m for m in usable() if self.why_not(record.api_key, self.estimate(m, body)) is None),
-                key=lambda m: self.estimate(m, body))
+                (m for m in usable() if self.why_not(record.api_key, estimate(m)) is None),
+                key=estimate)
             if fits:
                 record.routing_reason = f"budget downgrade: {why}; cheapest that fits: {fits[0].id}"
                 return fits

@@ -28,14 +28,18 @@ def local_providers(config: GatewayConfig) -> dict[str, str]:
 
 
 async def list_models(base_url: str, timeout_s: float = 1.0) -> list[str] | None:
-    """The ids a server's `/models` lists, or None when it cannot be reached."""
+    """The ids a server's `/models` lists, or None when it cannot be reached. A server that
+    answers at all is up, even with an error status or a body that lists nothing."""
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
             async with s.get(base_url + "/models") as resp:
                 if resp.status >= 400:
-                    return None
-                body = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+                    return []
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    return []
+    except (aiohttp.ClientError, TimeoutError, OSError):
         return None
     data = body.get("data") if isinstance(body, dict) else None
     return [str(m.get("id")) for m in data if isinstance(m, dict)] if isinstance(data, list) else []
@@ -53,6 +57,19 @@ class LocalProbe:
         if provider not in self.targets or provider not in self.loaded:
             return None
         return self.loaded[provider] is not None
+
+    def summary(self) -> dict[str, str]:
+        """provider -> what the last probe found, in words (for `gateway route`)."""
+        out = {}
+        for name, url in self.targets.items():
+            found = self.loaded.get(name, [])
+            if name not in self.loaded:
+                out[name] = f"{url}: not probed"
+            elif found is None:
+                out[name] = f"{url}: did not answer (its models are left out)"
+            else:
+                out[name] = f"{url}: reachable ({', '.join(found) or 'no models listed'})"
+        return out
 
     async def probe_once(self) -> None:
         results = await asyncio.gather(*(list_models(u) for u in self.targets.values()))

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ModelConfig, ProviderConfig
+from gateway.config import GatewayConfig, ModelConfig, ProviderConfig
 from providers.base import Usage
 
 log = logging.getLogger("gateway.usage")
@@ -206,3 +206,16 @@ class PriceBook:
                 except (OSError, ValueError) as exc:
                     log.warning("cannot read litellm's price map %s: %s", path, exc)
         return self._map
+
+
+def with_prices(config: GatewayConfig, prices: PriceBook) -> GatewayConfig:
+    """Fill each model's missing prices from litellm's map, so routing and budgets see them."""
+    models = []
+    for m in config.models:
+        if (m.input_usd_per_mtok is None or m.output_usd_per_mtok is None) and not m.is_local:
+            p = prices.price(m)
+            if p is not None:
+                m = m.model_copy(update={"input_usd_per_mtok": float(p.input),
+                                         "output_usd_per_mtok": float(p.output)})
+        models.append(m)
+    return config.model_copy(update={"models": tuple(models)})

@@ -225,9 +225,11 @@ class LogReader:
                 row["attempt_rows"] = by_id[row["id"]]
         return rows
 
-    async def request_exists(self, request_id: str) -> bool:
-        query = select(requests.c.id).where(requests.c.id == request_id).limit(1)
-        return bool(await self._rows(query))
+    async def request_owner(self, request_id: str) -> tuple[str | None] | None:
+        """(the key name that made it,) for a logged request id, or None if there is none."""
+        query = select(requests.c.api_key).where(requests.c.id == request_id).limit(1)
+        rows = await self._rows(query)
+        return (rows[0][0],) if rows else None
 
     async def spend(self, since: datetime, api_key: str | None = None) -> float:
         """USD spent since `since` (by one key's name, if given); unpriced requests count 0."""

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.api.parse import parse_chat
+from gateway.doors.chat_parse import parse_chat
 from gateway.errors import InvalidRequest
 from tests.conftest import openai_models
 from tests.fakes.openai_server import FakeOpenAI

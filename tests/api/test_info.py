@@ -41,7 +41,7 @@ def test_metrics_count_requests_errors_and_overhead(gateway: GatewayServer,
         pass
     with gateway.http() as http:
         text = http.get("/metrics").text
-    assert 'gateway_requests_total{model="gpt-fake",status="success"} 1.0' in text
+    assert 'gateway_requests_total{endpoint="chat",model="gpt-fake",status="success"} 1.0' in text
     assert 'gateway_upstream_errors_total{kind="UpstreamHTTPError",provider="fake"} 2.0' in text
     assert "gateway_overhead_seconds_count 1.0" in text  # successes only
     assert 'gateway_request_latency_seconds_count{stream="false"} 2.0' in text

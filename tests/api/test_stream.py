@@ -83,9 +83,12 @@ def test_streamed_tool_calls_accumulate(gateway: GatewayServer, fake_openai: Fak
     assert final.choices[0].finish_reason == "tool_calls"
 
 
-def test_stream_cut_after_start_ends_with_error_event(gateway: GatewayServer,
-                                                      fake_openai: FakeOpenAI):
-    fake_openai.enqueue(Reply(content="a b c d e f", cut_after=3))
+def test_tool_call_stream_cut_after_a_fragment_ends_with_error_event(gateway: GatewayServer,
+                                                                      fake_openai: FakeOpenAI):
+    # A tool call half sent cannot be resumed: the client gets one error event, and the row
+    # says what happened.
+    call = {"id": "call_1", "name": "lookup", "arguments": '{"city": "Paris", "days": 3}'}
+    fake_openai.enqueue(Reply(tool_calls=[call], cut_after=3))
     with gateway.client().chat.completions.with_streaming_response.create(
         model="gpt-fake", messages=MESSAGES, stream=True,
     ) as response:
@@ -96,7 +99,7 @@ def test_stream_cut_after_start_ends_with_error_event(gateway: GatewayServer,
     logged = row(gateway, request_id)
     assert logged["status"] == "error"
     assert "mid-stream" in logged["error"]
-    assert fake_openai.hits == 1  # bytes had reached the client: no fallback, no retry
+    assert fake_openai.hits == 1  # a fragment had reached the client: no fallback, no retry
 
 
 def test_stream_retries_before_the_first_byte(gateway: GatewayServer, fake_openai: FakeOpenAI):

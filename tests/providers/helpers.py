@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from gateway.config import GatewayConfig, Timeouts, parse_config
+from gateway.resilience.timeouts import Timed
 from providers.base import Provider, UpstreamCall, Usage
 from tests.spec import validate
 
@@ -38,10 +39,12 @@ def user(text: str = "Hi") -> dict[str, Any]:
 
 
 async def collect(provider: Provider, call: UpstreamCall) -> tuple[list[dict[str, Any]], Usage]:
-    """Every chunk of a stream (each checked against OpenAI's schema) and its final Usage."""
+    """Every chunk of a stream (each checked against OpenAI's schema) and its final Usage, read
+    as the gateway reads it: through the Timed wrapper, which bounds the waits and drops the
+    adapter's keep-alives."""
     chunks: list[dict[str, Any]] = []
     usage: Usage | None = None
-    async for item in provider.stream(call):
+    async for item in Timed(provider).stream(call):
         assert usage is None, "nothing may follow the Usage"
         if isinstance(item, Usage):
             usage = item

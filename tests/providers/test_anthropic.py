@@ -472,8 +472,8 @@ def test_stream_closed_early_without_message_stop(fake: FakeAnthropic) -> None:
 
 def test_stream_stall_times_out(fake: FakeAnthropic) -> None:
     fake.enqueue(Reply(stall_after=3))
-    err = failure(fake, user(), streaming=True, first_token_s=0.3)
-    assert isinstance(err, UpstreamTimeout) and err.retryable
+    err = failure(fake, user(), streaming=True, idle_s=0.3)
+    assert isinstance(err, UpstreamTimeout) and err.kind == "idle"
     assert "0.3s" in err.message  # the gap limit fired, not the 10 s total
 
 

@@ -202,7 +202,7 @@ def test_the_gateway_never_imports_litellm_unless_configured() -> None:
 import importlib, importlib.util, sys
 from gateway.config import parse_config
 from providers import build_provider
-for name in ("gateway.app", "gateway.cli", "gateway.dispatch", "providers.openai_compat",
+for name in ("gateway.app", "gateway.cli", "gateway.pipeline", "providers.openai_compat",
              "providers.anthropic"):
     if importlib.util.find_spec(name) is not None:
         importlib.import_module(name)

@@ -196,16 +196,21 @@ def test_first_token_timeout_falls_back_for_streams(make_gateway, fake_openai: F
     assert "timeout" in attempt["error"]
 
 
-def test_stalled_stream_counts_as_a_failure(make_gateway, fake_openai: FakeOpenAI,
-                                            fake_backup: FakeOpenAI):
+def test_stalled_stream_is_resumed_on_the_fallback(make_gateway, fake_openai: FakeOpenAI,
+                                                   fake_backup: FakeOpenAI):
     providers, models = two_providers(fake_openai, fake_backup)
-    providers["primary"]["timeouts"] = {"first_token_s": 0.3}
+    providers["primary"]["timeouts"] = {"idle_s": 0.3}
     server = make_gateway(providers, models, reliability={"retries": 0})
-    fake_openai.enqueue(Reply(content="a b c d", stall_after=2))
-    with pytest.raises(openai.APIError):
-        list(server.client().chat.completions.create(model="main", messages=MESSAGES,
-                                                     stream=True))
+    fake_openai.enqueue(Reply(content="a b c d", stall_after=2))  # role, "a", then silence
+    chunks = list(server.client().chat.completions.create(model="main", messages=MESSAGES,
+                                                          stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "aHello from the fake upstream."
+    assert {c.id for c in chunks} == {chunks[0].id}  # one answer
+    # the fallback was asked to continue the text already sent, as an assistant prefill
+    assert fake_backup.requests[0]["messages"][-1] == {"role": "assistant", "content": "a"}
     (request,) = rows(server)
-    assert request["status"] == "error" and "timeout" in request["error"]
-    (attempt,) = rows(server, "attempts")
-    assert attempt["status"] == "error"
+    assert request["status"] == "success" and request["resumed"]
+    first, second = rows(server, "attempts")
+    assert first["status"] == "error" and "stalled" in first["error"]
+    assert second["status"] == "success" and second["model"] == "spare"

@@ -192,7 +192,7 @@ def test_failure_feedback_moves_traffic_away(
             r = http.post("/v1/feedback", json={"request_id": rid, "outcome": "failure"},
                           headers={"authorization": "Bearer k"})
             assert r.status_code == 200, r.text
-    learner = gw.gw.learner
+    learner = gw.parts.learner
     deadline = time.monotonic() + 10
     moved = None
     while time.monotonic() < deadline:
@@ -231,7 +231,7 @@ def test_persisted_state_is_loaded_at_start(
         PAIR, routing={"learn": {"refit_interval_s": 60, "state_path": str(state)}},
     )
     assert _route(gw, "Write a short note about mountains.") == "beta"
-    assert gw.gw.router.learned.n_records == len(TOPICS)
+    assert gw.parts.planner.router.learned.n_records == len(TOPICS)
 
 
 def _fail_all(gw: GatewayServer) -> None:
@@ -259,7 +259,7 @@ def test_learning_disabled_keeps_the_priors(
     _fail_all(gw)
     time.sleep(1.0)  # five refit intervals plus the feedback debounce
     assert _route(gw, "Write a short note about mountains.") == "alpha"
-    assert gw.gw.learner.refits == 0
+    assert gw.parts.learner.refits == 0
     assert state.read_text() == "{not json"
 
 
@@ -275,7 +275,7 @@ def test_unreadable_state_is_ignored_and_replaced(
     assert _route(gw, "Write a short note about mountains.") == "alpha"
     _fail_all(gw)
     deadline = time.monotonic() + 10
-    while gw.gw.learner.refits == 0 and time.monotonic() < deadline:
+    while gw.parts.learner.refits == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     deadline = time.monotonic() + 5
     while state.read_text() == "{not json" and time.monotonic() < deadline:

@@ -126,7 +126,7 @@ def test_a_missing_database_reads_as_empty_and_is_not_created(tmp_path: Path) ->
         report = await reader.usage_report(None, "day")
         assert report["groups"] == [] and report["total"]["requests"] == 0
         assert await reader.recent(10, None) == []
-        assert await reader.request_exists("r1") is False
+        assert await reader.request_owner("r1") is None
         assert await reader.spend(NOW) == 0.0
         assert await reader.outcomes(None) == []
         await reader.aclose()
@@ -173,8 +173,8 @@ def test_recent_is_newest_first_with_attempts(tmp_path: Path) -> None:
 
 def test_exists_and_spend(tmp_path: Path) -> None:
     async def check(reader: LogReader) -> None:
-        assert await reader.request_exists("r3") is True
-        assert await reader.request_exists("nope") is False
+        assert await reader.request_owner("r3") is not None
+        assert await reader.request_owner("nope") is None
         assert await reader.spend(NOW - timedelta(days=30)) == 0.600000123
         assert await reader.spend(NOW - timedelta(days=1, hours=1)) == 0.6
         assert await reader.spend(NOW - timedelta(days=30), api_key="k1") == 0.3

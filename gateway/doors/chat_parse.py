@@ -1,4 +1,4 @@
-"""Parse: the client's bytes -> a validated chat request, or an InvalidRequest naming the field.
+"""The chat door's parser: the client's bytes -> a validated `ChatRequest`, or a 400 naming the field.
 
 Everything after this step may trust the shapes checked here (messages are objects with a known
 role, content is a string or a list of typed parts, ...), so no later stage can turn a strange
@@ -8,24 +8,16 @@ body into a 500.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from gateway.doors.base import ChatRequest
+from gateway.doors.limits import check_depth
 from gateway.errors import InvalidRequest
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    body: dict[str, Any]  # the client's body without `routing`
-    model: str
-    stream: bool
-    include_usage: bool
-    routing: dict[str, Any]
 
 
 def _fail(message: str, param: str | None) -> InvalidRequest:
@@ -190,6 +182,7 @@ def parse_chat(raw: bytes) -> ChatRequest:
         raise _fail(f"The request body is not valid JSON: {exc}", None) from None
     if not isinstance(body, dict):
         raise _fail("The request body must be a JSON object", None)
+    check_depth(body, raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _fail("model is required and must be a non-empty string", "model")
@@ -214,7 +207,9 @@ def parse_chat(raw: bytes) -> ChatRequest:
         routing = {}
     if not isinstance(routing, dict):
         raise _fail("routing must be an object", "routing")
+    user = body.get("user")
     return ChatRequest(
         body=body, model=model, stream=stream,
         include_usage=bool(stream and options and options.get("include_usage")), routing=routing,
+        user=user if isinstance(user, str) else None,
     )

@@ -1,0 +1,66 @@
+"""Health: whether each model can be called now, and if not, the real reason.
+
+One answer for the router (which models to leave out of a plan), the chain (which candidate to
+skip), the 503 a client gets when nothing is left, `/health`, and `gateway route`: a missing key
+names its environment variable, an unreachable local server its URL, an open circuit when it
+will let traffic through again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gateway.config import GatewayConfig, ModelConfig
+from gateway.resilience.breaker import OPEN, Breakers, CircuitBreaker
+from gateway.resilience.probe import LocalProbe
+
+
+class Health:
+    def __init__(self, config: GatewayConfig, breakers: Breakers, probe: LocalProbe | None) -> None:
+        self.config = config
+        self.breakers = breakers
+        self.probe = probe
+
+    def why_not(self, model: ModelConfig, provider: str | None = None) -> str | None:
+        """None if the model can be called now (through `provider`, default its own), else why."""
+        pname = provider or model.provider
+        p = self.config.providers[pname]
+        if not p.has_key:
+            return f"no API key for provider {pname!r} (set {p.api_key_env or 'its api_key'})"
+        if self.probe is not None and self.probe.reachable(pname) is False:
+            return f"the local server of provider {pname!r} at {p.base_url} did not answer"
+        for breaker in (self.breakers.providers[pname], self.breakers.models.get(model.id)):
+            if breaker is not None and not breaker.available():
+                return _circuit(breaker)
+        return None
+
+    def unusable(self) -> dict[str, str]:
+        """model id -> why it cannot be called now, for every model that cannot."""
+        out = {}
+        for m in self.config.models:
+            why = self.why_not(m)
+            if why is not None:
+                out[m.id] = why
+        return out
+
+    def report(self) -> dict[str, Any]:
+        providers: dict[str, Any] = {}
+        for name, p in self.config.providers.items():
+            info: dict[str, Any] = self.breakers.providers[name].snapshot()
+            info["kind"] = p.kind
+            info["key"] = "present" if p.has_key else f"missing ({p.api_key_env or 'api_key'})"
+            reachable = self.probe.reachable(name) if self.probe else None
+            if reachable is not None:
+                info["reachable"] = reachable
+            providers[name] = info
+        models = {m: b.snapshot() for m, b in self.breakers.models.items()}
+        return {"status": "ok", "providers": providers, "models": models}
+
+
+def _circuit(b: CircuitBreaker) -> str:
+    if b.state == OPEN:
+        left = max(0.0, b.opened_at + b.cooldown_s - time.monotonic())
+        at = time.strftime("%H:%M:%S", time.gmtime(time.time() + left))
+        return f"circuit open for {b.name} until {at} UTC (half-open then, in {left:.0f}s)"
+    return f"circuit half-open for {b.name}: its probe call is in flight"

@@ -1,0 +1,114 @@
+"""Plan: which models to try for one request, in order, and what the request is.
+
+`auto` and every `auto:<profile>` go to the router; an id or alias names a model, followed by
+its configured fallbacks. Either way the request is classified (the log says what kind of
+request each one was) and its tokens estimated once, for the budget and the attempts log.
+Names are resolved here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config import CONSENSUS_PROFILE, LOCAL_PROFILE, GatewayConfig, ModelConfig
+from gateway.doors.base import ChatRequest
+from gateway.errors import ModelNotFound
+from gateway.health import Health
+from gateway.routing import Classification, Decision, LearnedModel, Router
+from gateway.usage.estimate import Estimate
+from gateway.usage.events import RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One candidate of a plan; `retries` overrides `reliability.retries` for it."""
+
+    model: ModelConfig
+    retries: int | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    steps: list[Step]
+    estimate: Estimate
+    classification: Classification
+    decision: Decision | None = None
+
+    @property
+    def models(self) -> list[ModelConfig]:
+        return [s.model for s in self.steps]
+
+
+class Planner:
+    def __init__(self, config: GatewayConfig, router: Router, health: Health) -> None:
+        self.config = config
+        self.router = router
+        self.health = health
+        self.route_names = frozenset(config.routing.route_names())
+        self.names = [*config.routing.route_names(),
+                      *(n for m in config.models for n in (m.id, *m.aliases))]
+        self._chains: dict[str, list[Step]] = {}
+        for m in config.models:
+            chain = {m.id: m}
+            for f in m.fallbacks:
+                target = config.model(f)
+                if target is not None:
+                    chain.setdefault(target.id, target)
+            steps = [Step(x) for x in chain.values()]
+            for name in (m.id, *m.aliases):
+                self._chains[name] = steps
+
+    def learned(self, model: LearnedModel) -> None:
+        """A refit of the learned model (the learner calls this; a decision reads it atomically)."""
+        self.router = self.router.with_learned(model)
+
+    def plan(self, req: ChatRequest, record: RequestRecord) -> Plan:
+        """The models to try, in order; fills the record's routing columns."""
+        if req.model in self.route_names:
+            decision = self.decide(req.body, req.model, req.routing)
+            c = decision.classification
+            record.task, record.complexity = c.task, c.complexity
+            record.profile, record.routing_reason = decision.profile, decision.reason
+            record.features = decision.features
+            steps = [Step(m) for i in decision.chain if (m := self.config.model(i)) is not None]
+            if decision.local_first and steps and steps[0].model.is_local:
+                local = self.config.routing.local_failures_before_escalation
+                steps = [Step(s.model, local - 1) if s.model.is_local else s for s in steps]
+            return Plan(steps, self._estimate(req.body, c), c, decision)
+        chain = self._chains.get(req.model)
+        if chain is None:
+            raise ModelNotFound(req.model, self.names)
+        c = self.router.classify(req.body)
+        record.task, record.complexity = c.task, c.complexity
+        record.routing_reason = f"explicit model {chain[0].model.id}"
+        return Plan(list(chain), self._estimate(req.body, c), c)
+
+    def decide(self, body: dict[str, Any], name: str, options: Any) -> Decision:
+        profile = name.partition(":")[2] or None
+        if profile == CONSENSUS_PROFILE:
+            profile = None  # the parallel legs are chosen by the executor from this decision
+        usable = {m.id: True for m in self.config.models}
+        usable.update({m: False for m in self.health.unusable()})
+        return self.router.decide(body, profile=profile, usable=usable, options=options)
+
+    def usable_models(self) -> list[ModelConfig]:
+        """The models that can be called now (a budget downgrade chooses among them)."""
+        return [m for m in self.config.models if self.health.why_not(m) is None]
+
+    def explain(self, req: ChatRequest) -> dict[str, Any]:
+        """The routing decision for a request, as JSON, without calling any upstream."""
+        name = req.model
+        if name not in self.route_names:
+            if name not in self._chains:
+                raise ModelNotFound(name, self.names)
+            name = "auto"
+        out: dict[str, Any] = self.decide(req.body, name, req.routing).to_json()
+        return out
+
+    @staticmethod
+    def _estimate(body: dict[str, Any], c: Classification) -> Estimate:
+        return Estimate.of(body, c.prompt_tokens, c.expected_output_tokens)
+
+
+__all__ = ["LOCAL_PROFILE", "Plan", "Planner", "Step"]
