@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.doors.base import ChatRequest
-from gateway.doors.limits import check_depth
+from gateway.doors.limits import check_depth, too_deep
 from gateway.errors import InvalidRequest
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -179,6 +179,8 @@ def parse_chat(raw: bytes) -> ChatRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise too_deep(raw) from None
         raise _fail(f"The request body is not valid JSON: {exc}", None) from None
     if not isinstance(body, dict):
         raise _fail("The request body must be a JSON object", None)

@@ -9,6 +9,7 @@ schema or message, and well inside every serialiser on the way.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gateway.errors import InvalidRequest
@@ -39,3 +40,33 @@ _NAMED_DEPTH = 4  # `tools[0].function.parameters` names the parameter; deeper p
 
 def _key(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
+
+
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\],:]')
+
+
+def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> InvalidRequest:
+    """The 400 for a body too deep for the JSON parser itself, naming where it gets too deep
+    (found by a scan of the raw bytes; runs only on that error path)."""
+    stack: list[list[Any]] = []  # [kind, key or index] per open container
+    last_string: bytes | None = None
+    for m in _TOKENS.finditer(raw):
+        tok = m.group()
+        if tok in (b"{", b"["):
+            stack.append([tok, None if tok == b"{" else 0])
+            if len(stack) > limit:
+                break
+        elif tok in (b"}", b"]"):
+            if stack:
+                stack.pop()
+        elif tok == b":" and stack and last_string is not None:
+            stack[-1][1] = last_string[1:-1].decode("utf-8", "replace")
+        elif tok == b"," and stack and stack[-1][0] == b"[":
+            stack[-1][1] += 1
+        last_string = tok if tok.startswith(b'"') else None
+    path = ""
+    for kind, at in stack[:_NAMED_DEPTH]:
+        del kind
+        path = f"{path}[{at}]" if isinstance(at, int) else _key(path, at)
+    return InvalidRequest(f"{path or 'the body'} is nested more than {limit} levels deep",
+                          param=path or None)

@@ -52,6 +52,7 @@ class Chain:
         why_not: Callable[[ModelConfig], str | None],
         timeouts: Callable[[ModelConfig], Timeouts],
         resume: bool = True,
+        retries: int = 0,
         on_resume: Callable[[str], None] = lambda outcome: None,
     ) -> None:
         self.steps = steps
@@ -60,6 +61,7 @@ class Chain:
         self.why_not = why_not
         self.timeouts = timeouts
         self.resume = resume
+        self.retries = retries  # a step's own `retries` wins
         self.on_resume = on_resume
         self.failures: list[ProviderError] = []
         self.skipped: list[AttemptInfo] = []
@@ -165,7 +167,9 @@ class Chain:
             raise cut
         self.failures.append(cut)
         self.log.record.resumed = True
-        same = [step] if cut.retryable and not isinstance(cut, UpstreamTimeout) else []
+        retries = self.retries if step.retries is None else step.retries
+        again = retries > 0 and cut.retryable and not isinstance(cut, UpstreamTimeout)
+        same = [step] if again else []
         later = self.steps[self.steps.index(step) + 1:] if step in self.steps else []
         for nxt, upstream in self._candidates(same + later):
             for prefill in (True, False):

@@ -90,7 +90,8 @@ class Executor:
             plan.steps, log,
             build=lambda step: self.stack(step, log, assemble=assemble),
             why_not=self.health.why_not, timeouts=self.config.timeouts_for,
-            resume=req.stream and self.config.reliability.resume_streams, on_resume=self.on_resume,
+            resume=req.stream and self.config.reliability.resume_streams,
+            retries=self.config.reliability.retries, on_resume=self.on_resume,
         )
         first = plan.steps[0].model
         call = UpstreamCall(body=req.body, model=first, timeouts=self.config.timeouts_for(first),

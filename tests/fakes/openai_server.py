@@ -53,8 +53,16 @@ class FakeOpenAI(FakeServer):
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body, reply = await self.read(request)
+        if reply.hang:
+            await asyncio.sleep(3600)
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
+        messages = body.get("messages") or [{}]
+        if reply.reject_prefill and messages[-1].get("role") == "assistant":
+            return await error_response(Reply(status=400, error={"error": {
+                "message": "This model does not support assistant message prefill: the last "
+                           "message must be from the user.",
+                "type": "invalid_request_error", "param": "messages", "code": None}}))
         if reply.status >= 400:
             return await error_response(reply)
         if reply.raw is not None:
@@ -74,13 +82,16 @@ class FakeOpenAI(FakeServer):
                          "finish_reason": finish}],
             "usage": _usage(reply),
         }
+        if reply.no_usage:
+            del out["usage"]
         return web.Response(body=orjson.dumps(out), content_type="application/json")
 
     def chunks(self, body: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
                 "created": int(time.time()),
                 "model": str(body.get("model", "fake-model")) + "-2025-01-01"}
-        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage")) and \
+            not reply.no_usage
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             c = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
@@ -114,6 +125,8 @@ class FakeOpenAI(FakeServer):
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
+        if reply.first_token_delay_s:
+            await asyncio.sleep(reply.first_token_delay_s)
         for n, c in enumerate(self.chunks(body, reply)):
             if reply.cut_after is not None and n >= reply.cut_after:
                 assert request.transport is not None
@@ -121,9 +134,12 @@ class FakeOpenAI(FakeServer):
                 return resp
             if reply.stall_after is not None and n >= reply.stall_after:
                 await asyncio.sleep(3600)
+            if reply.malformed_after is not None and n == reply.malformed_after:
+                await resp.write(b'data: {"id": "chatcmpl-fake", "choices": [{"delta": {"cont\n\n')
             await resp.write(b"data: " + orjson.dumps(c) + b"\n\n")
             if reply.chunk_delay_s:
                 await asyncio.sleep(reply.chunk_delay_s)
-        await resp.write(b"data: [DONE]\n\n")
+        if not reply.no_done:
+            await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp

@@ -36,6 +36,12 @@ class Reply:
     cached_tokens: int | None = None
     finish_reason: str | None = None
     raw: bytes | None = None  # send exactly these bytes as a 200 body
+    hang: bool = False  # accept the request and never answer it
+    first_token_delay_s: float = 0.0  # stream: headers at once, then silence before chunk 1
+    malformed_after: int | None = None  # stream: a frame that is not JSON after N chunks
+    no_done: bool = False  # stream: close cleanly without `data: [DONE]`
+    no_usage: bool = False  # never report usage (llama.cpp's server sends no usage chunk)
+    reject_prefill: bool = False  # 400 when the last message is the assistant's (a prefill)
 
 
 def free_port() -> int:
