@@ -36,7 +36,7 @@ def test_the_prompt_holds_task_request_and_labelled_answers_of_the_legs_that_ans
     p = judge_prompt(LEGS, BODY, "open_qa", seed="req_1")
     system, user = p.messages[0]["content"], p.messages[1]["content"]
     assert p.messages[0]["role"] == "system" and p.messages[1]["role"] == "user"
-    assert '{"best": "<label>", "reason": "<one short sentence>"}' in system
+    assert '{"reason": "<one short sentence>", "best": "<label>"}' in system
     assert "Task type: open_qa" in user
     assert "[system]\nAnswer in French." in user and "Capital of France?\n[image_url]" in user
     assert sorted(p.labels) == ["A", "B", "C"] and sorted(p.labels.values()) == [0, 2, 3]
@@ -46,7 +46,7 @@ def test_the_prompt_holds_task_request_and_labelled_answers_of_the_legs_that_ans
                     3: 'call lookup({"q": "France"})'}[i]
         assert block == expected
     assert "HTTP 503" not in user and "m-one" not in user  # no model names: no brand bias
-    assert 'Reply with the JSON object only: {"best": "<one of A, B, C>"' in user
+    assert 'Reply with the JSON object only: {"reason": "...", "best": "<one of A, B, C>"}' in user
     body = p.body("judge-model")
     assert body["model"] == "judge-model" and body["temperature"] == 0
     assert body["max_tokens"] == JUDGE_MAX_TOKENS and body["messages"][1]["content"] == user
@@ -101,6 +101,9 @@ LABELS = ["A", "B", "C"]
         ('{"winner": "C"}', "C"),
         ('{"best": 2, "reason": "second"}', "B"),  # a number, counted from 1
         ('{"best": "B", "reason": "A is wro', "B"),  # cut off mid-JSON
+        ('{"reason": "B has the bug, A does not", "best": "A"}', "A"),
+        ('{"reason": "Both fine but B is the best', "B"),  # cut off, but the reason names it
+        ('{"reason": "Both are fine, but one of them', None),  # cut off before any verdict
         ("Answer: B", "B"),
         ("answer: c", "C"),  # the whole reply is a keyword and a letter: no doubt left
         ("The answer: a short one.", None),  # a lower-case letter inside prose is a word

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from gateway.experiments import stats
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_rates_use_the_wilson_interval() -> None:
@@ -53,3 +59,17 @@ def test_two_sample_tests() -> None:
     fast = [x * 100 for x in range(5, 25)]
     assert stats.two_distributions(slow, fast).p_value < 0.001  # type: ignore[operator]
     assert stats.two_distributions([], fast).p_value is None
+
+
+def test_scipy_stays_out_of_a_serving_process() -> None:
+    # Everything this feature adds to the request path, imported as `gateway serve` would.
+    code = (
+        "import sys; import gateway.app, gateway.api.experiments, gateway.api.batch, "
+        "gateway.experiments, gateway.experiments.report, gateway.execution.consensus, "
+        "gateway.execution.judge, gateway.execution.legs, gateway.execution.deployments; "
+        "print('scipy' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"
