@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ VNODES = 160  # virtual nodes per deployment of average weight: shares within ~Â
 EWMA_ALPHA = 0.3  # weight of the newest latency sample
 FAILURE_PENALTY = 2.0  # a failed call's latency is counted this many times over
 MAX_EWMA_MS = 120_000.0
+STALE_HALF_LIFE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,9 @@ class Target:
 
 @dataclass(slots=True)
 class _Load:
+    prior_ms: float  # the model's configured latency: where an unused EWMA drifts back to
     ewma_ms: float
+    updated: float = 0.0  # clock time of the last sample
     inflight: int = 0
     down: bool = False
     calls: int = 0
@@ -108,22 +112,26 @@ class DeploymentPicker:
         rng: random.Random | None = None,
         vnodes: int = VNODES,
         is_up: Callable[[Target], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`is_up` says whether a deployment may be called now (its circuit breaker); it is
-        asked on top of `mark_down`. `rng` makes least_busy's draws reproducible in tests."""
+        asked on top of `mark_down`. `rng` and `clock` make draws and ageing reproducible."""
         self._rng = rng or random.Random()
+        self._clock = clock
         self._is_up = is_up
         self._models: dict[str, _Model] = {}
         self._index: dict[Target, _Load] = {}
         for m in models:
             targets = targets_of(m)
             ring = _ring(targets, vnodes) if m.deployment_strategy == "consistent_hash" else None
-            loads = [_Load(ewma_ms=max(m.latency_ms, 1.0)) for _ in targets]
+            prior = max(m.latency_ms, 1.0)
+            loads = [_Load(prior, prior, clock()) for _ in targets]
             self._models[m.id] = _Model(targets, m.deployment_strategy, ring, loads)
             self._index.update(zip(targets, loads, strict=True))
 
     def __repr__(self) -> str:
-        busy = {t.name: f"{s.inflight} in flight, {s.ewma_ms:.0f} ms" + (", down" if s.down else "")
+        busy = {t.name: f"{s.inflight} in flight, {self._latency(s):.0f} ms"
+                + (", down" if s.down else "")
                 for t, s in self._index.items()}
         return f"<DeploymentPicker {busy}>"
 
@@ -145,9 +153,15 @@ class DeploymentPicker:
             return self._ring_order(m, user)
         return self._least_busy(m)
 
+    def _latency(self, s: _Load) -> float:
+        age = self._clock() - s.updated
+        if age <= 0:
+            return s.ewma_ms
+        return s.prior_ms + (s.ewma_ms - s.prior_ms) * float(0.5 ** (age / STALE_HALF_LIFE_S))
+
     def _cost(self, t: Target) -> float:
         s = self._index[t]
-        return (s.inflight + 1) * s.ewma_ms / t.weight
+        return (s.inflight + 1) * self._latency(s) / t.weight
 
     def _least_busy(self, m: _Model) -> list[Target]:
         up = [t for t in m.targets if self._up(t)]
@@ -188,11 +202,13 @@ class DeploymentPicker:
         s = self._index[target]
         s.inflight = max(0, s.inflight - 1)
         s.calls += 1
+        current = self._latency(s)
         sample = max(latency_ms, 1.0)
         if not ok:
             s.failures += 1
-            sample = max(sample, s.ewma_ms) * FAILURE_PENALTY
-        s.ewma_ms = min(s.ewma_ms + EWMA_ALPHA * (sample - s.ewma_ms), MAX_EWMA_MS)
+            sample = max(sample, current) * FAILURE_PENALTY
+        s.ewma_ms = min(current + EWMA_ALPHA * (sample - current), MAX_EWMA_MS)
+        s.updated = self._clock()
 
     def mark_down(self, target: Target) -> None:
         self._index[target].down = True
@@ -204,7 +220,8 @@ class DeploymentPicker:
         """Per deployment: in flight, latency EWMA, calls, failures, up (for /health)."""
         return {
             t.name: {"model": t.model, "provider": t.provider, "inflight": s.inflight,
-                     "ewma_ms": round(s.ewma_ms, 1), "calls": s.calls, "failures": s.failures,
+                     "ewma_ms": round(self._latency(s), 1), "calls": s.calls,
+                     "failures": s.failures,
                      "up": self._up(t)}
             for t, s in self._index.items()
         }

@@ -27,8 +27,18 @@ def qwen(strategy: str = "least_busy", boxes: str = "abc", **kw: Any) -> dict[st
             "deployment_strategy": strategy}
 
 
-def picker(*entries: dict[str, Any], **kw: Any) -> DeploymentPicker:
-    return DeploymentPicker(models(*entries), rng=random.Random(7), **kw)
+class Clock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def picker(*entries: dict[str, Any], clock: Clock | None = None, **kw: Any) -> DeploymentPicker:
+    return DeploymentPicker(models(*entries), rng=random.Random(7), clock=clock or Clock(), **kw)
 
 
 def test_targets_resolve_provider_upstream_and_names() -> None:
@@ -72,6 +82,26 @@ def test_least_busy_sends_less_to_a_slow_deployment() -> None:
         picks[t.provider] += 1
     assert picks["box-c"] < 0.05 * 2000, picks
     assert abs(picks["box-a"] - picks["box-b"]) < 0.15 * 2000, picks
+
+
+def test_a_deployment_slow_long_ago_gets_its_chance_again() -> None:
+    clock = Clock()
+    p = picker(qwen(boxes="ab"), clock=clock)
+    a, b = p.targets("qwen")
+    for _ in range(20):
+        p.started(b)
+        p.finished(b, 5000.0, ok=True)  # b had a very slow spell
+    assert all(p.order("qwen")[0] == a for _ in range(50))
+    clock.now += 10 * 60  # ten minutes without a call to b: its EWMA is back near 200 ms
+    assert p.snapshot()["qwen@box-b"]["ewma_ms"] == pytest.approx(200, abs=1)
+    firsts: Counter[str] = Counter()
+    jitter = random.Random(1)
+    for _ in range(400):  # both answer in 200-210 ms now
+        t = p.order("qwen")[0]
+        p.started(t)
+        p.finished(t, 200.0 + 10 * jitter.random(), ok=True)
+        firsts[t.provider] += 1
+    assert firsts["box-b"] > 100, firsts
 
 
 def test_a_deployment_that_fails_fast_does_not_attract_traffic() -> None:
