@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, route, costs, logs, check, eval.
+"""The `gateway` command: serve, route, costs, logs, check, eval, experiments.
 
 argparse rather than a CLI framework: `gateway serve` is a long-running server whose idle
 memory we count, and the standard library costs nothing to import.
@@ -143,6 +143,32 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from gateway.experiments.report import experiments_report
+    from gateway.usage.reports import LogReader
+
+    config = _config(args.config)
+    since = _since(args.since)
+
+    async def run() -> dict[str, Any]:
+        reader = LogReader.from_config(config.database)
+        try:
+            return await experiments_report(reader, config.experiments, since)
+        finally:
+            await reader.aclose()
+
+    report = asyncio.run(run())
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        from rich.console import Console
+
+        from gateway.experiments.render import render_experiments
+
+        Console().print(render_experiments(report))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from gateway.check import run_check
 
@@ -195,6 +221,12 @@ def parser() -> argparse.ArgumentParser:
 
     c = command("check", "validate the config and probe each provider")
     c.set_defaults(func=cmd_check)
+
+    c = command("experiments", "the A/B experiments report: per arm figures, 95 % intervals, "
+                "significance")
+    c.add_argument("--since", help="24h, 7d, 30d or an ISO date/time (default: all time)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_experiments)
 
     c = command("eval", "replay recorded outcomes through the router")
     c.add_argument("--data", required=True)

@@ -17,6 +17,8 @@ from starlette.routing import Route
 
 from gateway.api.admin import Admin
 from gateway.api.auth import ADMIN, CLIENT, Auth
+from gateway.api.batch import RouteBatch
+from gateway.api.experiments import ExperimentsReport
 from gateway.api.feedback import Feedback
 from gateway.api.models import Models
 from gateway.api.respond import JSONResponse
@@ -51,6 +53,8 @@ def routes(parts: Parts) -> list[Route]:
     admin = Admin(parts.reader, parts.budget, parts.breakers)
     models = Models(parts.config)
     decide = RouteDecision(parts.planner, max_body)
+    batch = RouteBatch(parts.planner, max_body)
+    experiments = ExperimentsReport(parts.reader, parts.config.experiments)
     feedback = Feedback(parts.recorder, parts.reader, parts.learner.notify, max_body)
     chat = door(parts, ChatDoor())
 
@@ -63,12 +67,14 @@ def routes(parts: Parts) -> list[Route]:
     table: list[tuple[str, Handler, str, str | None]] = [
         ("/v1/models", models.list, "GET", CLIENT),
         ("/v1/route", decide.decide, "POST", CLIENT),
+        ("/v1/route/batch", batch.decide, "POST", CLIENT),
         ("/v1/feedback", feedback.post, "POST", CLIENT),
         ("/health", health, "GET", None),
         ("/metrics", metrics, "GET", None),
         ("/admin/usage", admin.usage, "GET", ADMIN),
         ("/admin/requests", admin.requests, "GET", ADMIN),
         ("/admin/budget", admin.budget_report, "GET", ADMIN),
+        ("/admin/experiments", experiments.get, "GET", ADMIN),
         ("/admin/circuits/{name:path}/reset", admin.reset_circuit, "POST", ADMIN),
     ]
     return [

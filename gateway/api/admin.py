@@ -15,7 +15,7 @@ from gateway.resilience.budget import Budget
 from gateway.usage.reports import GROUPS, LogReader, parse_since
 
 
-def _since(request: Request) -> datetime | None:
+def since_param(request: Request) -> datetime | None:
     text = request.query_params.get("since")
     if not text:
         return None
@@ -35,14 +35,14 @@ class Admin:
         by = request.query_params.get("by", "model")
         if by not in GROUPS:
             raise InvalidRequest(f"by must be one of {', '.join(GROUPS)}, got {by!r}", param="by")
-        return JSONResponse(await self.reader.usage_report(_since(request), by))
+        return JSONResponse(await self.reader.usage_report(since_param(request), by))
 
     async def requests(self, request: Request, key: ApiKey | None) -> Response:
         text = request.query_params.get("limit", "50")
         if not text.isdigit() or not 1 <= int(text) <= 10_000:
             raise InvalidRequest(f"limit must be an integer from 1 to 10000, got {text!r}",
                                  param="limit")
-        rows = await self.reader.recent(int(text), _since(request))
+        rows = await self.reader.recent(int(text), since_param(request))
         return JSONResponse({"object": "list", "data": rows})
 
     async def budget_report(self, request: Request, key: ApiKey | None) -> Response:

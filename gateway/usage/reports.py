@@ -241,43 +241,58 @@ class LogReader:
 
     async def outcomes(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """One row per request, oldest first, with its latest feedback (None when it has none)."""
-        latest = (
-            select(feedback.c.request_id, func.max(feedback.c.id).label("fid"))
-            .group_by(feedback.c.request_id)
-            .subquery()
-        )
-        r, f = requests.c, feedback.c
-        query = (
-            select(
-                r.id,
-                r.created_at,
-                r.model,
-                r.provider,
-                r.task,
-                r.complexity,
-                r.profile,
-                r.status,
-                r.http_status,
-                r.cost_usd,
-                r.latency_ms,
-                r.prompt_tokens,
-                r.completion_tokens,
-                r.features_json,
-                f.outcome,
-                f.score,
-                f.rating,
-                f.created_at.label("feedback_at"),
-            )
-            .select_from(
-                requests.outerjoin(latest, latest.c.request_id == r.id).outerjoin(
-                    feedback, feedback.c.id == latest.c.fid
-                )
-            )
-            .order_by(r.created_at)
-        )
+        r = requests.c
+        query = _with_feedback(
+            r.id,
+            r.created_at,
+            r.model,
+            r.provider,
+            r.task,
+            r.complexity,
+            r.profile,
+            r.status,
+            r.http_status,
+            r.cost_usd,
+            r.latency_ms,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.features_json,
+        ).order_by(r.created_at)
         if since is not None:
             query = query.where(r.created_at >= since)
         return await self._dicts(query)
+
+    async def experiment_rows(
+        self, since: datetime | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The requests an A/B experiment took (all, or experiment `name`'s), with the figures
+        its report compares and their latest feedback."""
+        r = requests.c
+        query = _with_feedback(
+            r.experiment, r.arm, r.model, r.status, r.cost_usd, r.latency_ms
+        ).where(r.experiment.is_not(None))
+        if name is not None:
+            query = query.where(r.experiment == name)
+        if since is not None:
+            query = query.where(r.created_at >= since)
+        return await self._dicts(query)
+
+
+def _with_feedback(*columns: ColumnElement[Any]) -> Select[Any]:
+    """`columns` of `requests`, each row joined with its latest feedback row (None without)."""
+    latest = (
+        select(feedback.c.request_id, func.max(feedback.c.id).label("fid"))
+        .group_by(feedback.c.request_id)
+        .subquery()
+    )
+    f = feedback.c
+    return select(
+        *columns, f.outcome, f.score, f.rating, f.created_at.label("feedback_at")
+    ).select_from(
+        requests.outerjoin(latest, latest.c.request_id == requests.c.id).outerjoin(
+            feedback, feedback.c.id == latest.c.fid
+        )
+    )
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:

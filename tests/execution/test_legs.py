@@ -1,0 +1,155 @@
+"""Choosing parallel legs from the router's ranking; their worst-case cost; the options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.config import ParallelConfig
+from gateway.errors import InvalidRequest
+from gateway.execution.judge import JUDGE_MAX_TOKENS
+from gateway.execution.legs import (
+    JUDGE_FRAME_TOKENS,
+    choose_legs,
+    parallel_options,
+    worst_case_cost,
+)
+from gateway.routing import Decision, NoRouteAvailable, Router
+from tests.routing.configs import ALL_CAPS, make_config, model, user
+
+# Scores under `auto:best`: o-best > o-good > a-good > g-ok > o-cheap (three on provider o).
+FLEET = [
+    model("o-best", "openai", (2.5, 10), 0.97, capabilities=ALL_CAPS, latency_ms=500),
+    model("o-good", "openai", (1, 4), 0.93, capabilities=ALL_CAPS, latency_ms=500),
+    model("a-good", "anthropic", (1, 5), 0.90, capabilities=["streaming"], latency_ms=500,
+          aliases=["claude"]),
+    model("g-ok", "lmstudio", (0.5, 1), 0.80, capabilities=ALL_CAPS, latency_ms=500),
+    model("o-cheap", "openai", (0.1, 0.4), 0.70, capabilities=["tools", "streaming"],
+          latency_ms=500),
+]
+ROUTER = Router(make_config(FLEET))
+IMAGE = {"messages": [{"role": "user", "content": [
+    {"type": "text", "text": "What is in this picture?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
+
+
+def decide(body: dict[str, Any] | None = None, usable: dict[str, bool] | None = None) -> Decision:
+    return ROUTER.decide(body or user("Explain how a hash map works."), profile="best",
+                         usable=usable)
+
+
+def opts(**kw: Any) -> ParallelConfig:
+    return parallel_options(kw, ParallelConfig())
+
+
+def ids(plan: Any) -> list[str]:
+    return [c.id for c in plan.legs]
+
+
+def test_the_ranking_is_what_the_cases_below_assume() -> None:
+    live = [c.id for c in decide().candidates if c.excluded is None]
+    assert live == ["o-best", "o-good", "a-good", "g-ok", "o-cheap"]
+
+
+@pytest.mark.parametrize(
+    ("count", "judge", "legs"),
+    [
+        (2, None, ["o-best", "a-good"]),  # o-good ranks 2nd but shares o-best's provider
+        (3, None, ["o-best", "a-good", "g-ok"]),  # one leg per provider
+        (4, None, ["o-best", "o-good", "a-good", "g-ok"]),  # then the best of the rest
+        (8, None, ["o-best", "o-good", "a-good", "g-ok", "o-cheap"]),  # all there is
+        (3, "o-best", ["o-good", "a-good", "g-ok"]),  # the judge is never a leg
+        (2, "claude", ["o-best", "g-ok"]),  # judge named by alias
+    ],
+)
+def test_a_count_picks_different_providers_first(count: int, judge: str | None,
+                                                  legs: list[str]) -> None:
+    strategy = "judge" if judge else "vote"
+    plan = choose_legs(decide().candidates, opts(models=count, strategy=strategy, judge=judge),
+                       ROUTER.catalog)
+    assert ids(plan) == legs
+    assert plan.header == ",".join(legs)
+    assert plan.judge == {None: None, "o-best": "o-best", "claude": "a-good"}[judge]
+
+
+def test_the_router_exclusions_apply_to_legs() -> None:
+    plan = choose_legs(decide(IMAGE).candidates, opts(models=3), ROUTER.catalog)
+    assert ids(plan) == ["o-best", "o-good", "g-ok"]  # a-good and o-cheap lack vision
+    named = choose_legs(decide(IMAGE).candidates, opts(models=["claude", "g-ok", "o-best"]),
+                        ROUTER.catalog)
+    assert ids(named) == ["g-ok", "o-best"]  # in the order named
+    assert named.skipped == (("a-good", "lacks vision"),)
+
+
+@pytest.mark.parametrize(
+    ("options", "param"),
+    [
+        ({"models": ["o-best", "nope"]}, "routing.parallel.models[1]"),
+        ({"models": ["o-best", "o-best"]}, "routing.parallel.models[1]"),
+        ({"models": ["o-best", "claude", "a-good"]}, "routing.parallel.models[2]"),
+        ({"models": ["o-best", "g-ok"], "strategy": "judge", "judge": "g-ok"},
+         "routing.parallel.models[1]"),
+        ({"models": 3, "strategy": "judge"}, "routing.parallel.judge"),
+        ({"models": 3, "strategy": "judge", "judge": "gpt-9"}, "routing.parallel.judge"),
+    ],
+)
+def test_bad_leg_lists_name_the_field(options: dict[str, Any], param: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        choose_legs(decide().candidates, opts(**options), ROUTER.catalog)
+    assert err.value.param == param
+
+
+def test_no_leg_can_run() -> None:
+    with pytest.raises(NoRouteAvailable) as err:
+        choose_legs(decide(IMAGE).candidates, opts(models=["a-good", "o-cheap"]), ROUTER.catalog)
+    assert err.value.status == 400 and err.value.param == "routing.parallel.models"
+    assert "a-good: lacks vision; o-cheap: lacks vision" in err.value.message
+    down = {"o-best": False, "g-ok": False}
+    with pytest.raises(NoRouteAvailable) as err:
+        choose_legs(decide(usable=down).candidates, opts(models=["o-best", "g-ok"]),
+                    ROUTER.catalog)
+    assert err.value.status == 503
+
+
+def test_worst_case_is_every_leg_plus_the_judge_reading_them_all() -> None:
+    d = decide()
+    c = d.classification
+    plan = choose_legs(d.candidates, opts(models=3), ROUTER.catalog)
+    entries = {e.id: e for e in ROUTER.catalog.entries}
+    legs = sum(entries[i].cost_usd(c.prompt_tokens, c.expected_output_tokens) for i in ids(plan))
+    assert worst_case_cost(plan, c, ROUTER.catalog) == pytest.approx(legs)
+    judged = choose_legs(d.candidates, opts(models=3, strategy="judge", judge="o-best"),
+                         ROUTER.catalog)
+    legs = sum(entries[i].cost_usd(c.prompt_tokens, c.expected_output_tokens) for i in ids(judged))
+    judge_in = c.prompt_tokens + 3 * (c.expected_output_tokens + 12) + JUDGE_FRAME_TOKENS
+    judge = entries["o-best"].cost_usd(judge_in, JUDGE_MAX_TOKENS)
+    assert worst_case_cost(judged, c, ROUTER.catalog) == pytest.approx(legs + judge)
+    assert judge > entries["o-best"].cost_usd(c.prompt_tokens, 0)  # it reads more than the prompt
+
+
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        ("three", "routing.parallel"),
+        ({"models": 1}, "routing.parallel.models"),
+        ({"models": 9}, "routing.parallel.models"),
+        ({"models": ["only-one"]}, "routing.parallel.models"),
+        ({"models": [1, 2]}, "routing.parallel.models"),
+        ({"strategy": "majority"}, "routing.parallel.strategy"),
+        ({"judges": "x"}, "routing.parallel.judges"),
+    ],
+)
+def test_bad_parallel_options_name_the_field(raw: Any, param: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        parallel_options(raw, ParallelConfig())
+    assert err.value.param == param
+
+
+def test_options_fill_in_from_the_config_defaults() -> None:
+    defaults = ParallelConfig(models=4, strategy="judge", judge="o-best")
+    assert parallel_options(None, defaults) is defaults  # auto:consensus
+    got = parallel_options({"strategy": "vote"}, defaults)
+    assert (got.models, got.strategy, got.judge) == (4, "vote", "o-best")
+    got = parallel_options({"models": ["a", "b"]}, defaults)
+    assert got.models == ("a", "b")
