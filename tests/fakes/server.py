@@ -110,6 +110,8 @@ class FakeServer:
             loop.run_until_complete(site.start())
             ready.set()
             loop.run_forever()
+            # handlers still asleep (a hanging or stalled reply) end here, not at loop.close()
+            loop.run_until_complete(_cancel_all())
             loop.run_until_complete(self._runner.cleanup())
             loop.close()
 
@@ -129,6 +131,13 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _cancel_all() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def error_response(reply: Reply) -> web.Response:
