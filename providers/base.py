@@ -23,6 +23,8 @@ from gateway.errors import (
 __all__ = [
     "Completion",
     "ContextLengthExceeded",
+    "Embedder",
+    "NativeMessages",
     "Provider",
     "ProviderError",
     "UpstreamCall",
@@ -92,6 +94,33 @@ class Provider(Protocol):
     def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """An adapter that can also embed (optional). `call.body` is an OpenAI embeddings body; the
+    answer is OpenAI's embeddings list as JSON bytes, its `model` the gateway's id, and its
+    usage (prompt tokens only)."""
+
+    name: str
+
+    async def embed(self, call: UpstreamCall) -> Completion: ...
+
+
+@runtime_checkable
+class NativeMessages(Protocol):
+    """An adapter whose upstream speaks Anthropic's Messages API (optional): the Messages door's
+    body goes up as the client sent it, and the answer comes back as Anthropic's bytes."""
+
+    name: str
+
+    async def complete_native(
+        self, call: UpstreamCall, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> tuple[bytes, Usage]: ...
+
+    def stream_native(
+        self, call: UpstreamCall, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[bytes | Usage]: ...
 
 
 class ProviderFactory(Protocol):

@@ -35,7 +35,7 @@ from gateway.errors import (
 )
 from providers.base import Completion, UpstreamCall, Usage
 from providers.http import http_error
-from providers.litellm_response import ChunkNormalizer, completion
+from providers.litellm_response import ChunkNormalizer, completion, embeddings
 
 # Only OpenAI's own request parameters reach litellm: a body key must never steer litellm
 # itself (api_base, mock_response, metadata callbacks, ...).
@@ -71,6 +71,10 @@ OPENAI_PARAMS = frozenset(
         "web_search_options",
     }
 )
+
+
+# The embeddings request's own parameters (`input` and `model` are set by the adapter).
+EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format", "user"})
 
 
 def load_litellm() -> ModuleType:
@@ -159,6 +163,28 @@ class LiteLLMProvider:
         except Exception as exc:
             raise translate(exc, self.name) from exc
         body, usage = completion(response.model_dump(), call.model.id)
+        return Completion(orjson.dumps(body), usage)
+
+    async def embed(self, call: UpstreamCall) -> Completion:
+        """`litellm.aembedding`, no retries of its own; the answer in OpenAI's exact shape."""
+        litellm = await self._lib()
+        kwargs = {k: v for k, v in call.body.items() if k in EMBEDDING_PARAMS and v is not None}
+        kwargs.update(
+            model=model_name(self.config, call.model), input=call.body.get("input"),
+            api_key=self.config.api_key, api_base=self.config.base_url,
+            max_retries=0, num_retries=0, timeout=call.timeouts.total_s, drop_params=True,
+        )
+        if self.config.headers:
+            kwargs["extra_headers"] = dict(self.config.headers)
+        try:
+            async with asyncio.timeout(call.timeouts.total_s):
+                response = await litellm.aembedding(**kwargs)
+        except TimeoutError:
+            limit = call.timeouts.total_s
+            raise UpstreamTimeout(f"{self.name}: timed out after {limit:g}s") from None
+        except Exception as exc:
+            raise translate(exc, self.name) from exc
+        body, usage = embeddings(response.model_dump(), call.model.id)
         return Completion(orjson.dumps(body), usage)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:

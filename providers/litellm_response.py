@@ -184,3 +184,18 @@ class ChunkNormalizer:
     def usage(self) -> Usage:
         frame = b"data: " + orjson.dumps(self._chunk([], usage=openai_usage(self._usage))) + b"\n\n"
         return usage_of(self._usage, frame=frame)
+
+
+def embeddings(raw: Mapping[str, Any], model_id: str) -> tuple[dict[str, Any], Usage]:
+    """litellm's EmbeddingResponse (dumped) -> OpenAI's embeddings list, and its usage."""
+    data = []
+    for i, item in enumerate(raw.get("data") or []):
+        vector = item.get("embedding") if isinstance(item, Mapping) else item
+        index = item.get("index", i) if isinstance(item, Mapping) else i
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    usage = raw.get("usage") or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    total = int(usage.get("total_tokens") or prompt)
+    counts = {"prompt_tokens": prompt, "total_tokens": total}
+    body = {"object": "list", "data": data, "model": model_id, "usage": counts}
+    return body, Usage(prompt_tokens=prompt, raw=dict(counts))
