@@ -73,8 +73,9 @@ OPENAI_PARAMS = frozenset(
 )
 
 
-# The embeddings request's own parameters (`input` and `model` are set by the adapter).
-EMBEDDING_PARAMS = frozenset({"dimensions", "encoding_format", "user"})
+# The embeddings request's own parameters (`input` and `model` are set by the adapter;
+# `encoding_format` is applied here: litellm's objects hold floats, not base64 strings).
+EMBEDDING_PARAMS = frozenset({"dimensions", "user"})
 
 
 def load_litellm() -> ModuleType:
@@ -85,6 +86,9 @@ def load_litellm() -> ModuleType:
     litellm.suppress_debug_info = True
     litellm.set_verbose = False  # type: ignore[attr-defined]
     litellm.telemetry = False
+    # Some paths read max_retries=0 as unset and fall back to this default (embeddings, in
+    # 1.102.4: `max_retries or litellm.DEFAULT_MAX_RETRIES`): the gateway owns the retry loop.
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[attr-defined]
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # litellm's response types finish building on first use, and pydantic then warns (once,
@@ -172,7 +176,10 @@ class LiteLLMProvider:
         kwargs.update(
             model=model_name(self.config, call.model), input=call.body.get("input"),
             api_key=self.config.api_key, api_base=self.config.base_url,
-            max_retries=0, num_retries=0, timeout=call.timeouts.total_s, drop_params=True,
+            max_retries=0, num_retries=0, timeout=call.timeouts.total_s,
+            # what the client asked for goes up, even where litellm does not know the model
+            # supports it: the upstream judges (a dropped `dimensions` would be a wrong answer)
+            allowed_openai_params=sorted(k for k in kwargs if k in EMBEDDING_PARAMS),
         )
         if self.config.headers:
             kwargs["extra_headers"] = dict(self.config.headers)
@@ -184,7 +191,8 @@ class LiteLLMProvider:
             raise UpstreamTimeout(f"{self.name}: timed out after {limit:g}s") from None
         except Exception as exc:
             raise translate(exc, self.name) from exc
-        body, usage = embeddings(response.model_dump(), call.model.id)
+        base64 = call.body.get("encoding_format") == "base64"
+        body, usage = embeddings(response.model_dump(), call.model.id, base64=base64)
         return Completion(orjson.dumps(body), usage)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:

@@ -8,7 +8,9 @@ id, type and name only in the first fragment of each index.
 
 from __future__ import annotations
 
+import struct
 import time
+from base64 import b64encode
 from collections.abc import Mapping
 from typing import Any
 
@@ -186,12 +188,17 @@ class ChunkNormalizer:
         return usage_of(self._usage, frame=frame)
 
 
-def embeddings(raw: Mapping[str, Any], model_id: str) -> tuple[dict[str, Any], Usage]:
-    """litellm's EmbeddingResponse (dumped) -> OpenAI's embeddings list, and its usage."""
+def embeddings(
+    raw: Mapping[str, Any], model_id: str, *, base64: bool = False
+) -> tuple[dict[str, Any], Usage]:
+    """litellm's EmbeddingResponse (dumped) -> OpenAI's embeddings list, and its usage. With
+    `base64`, each vector is packed as OpenAI packs it: little-endian float32, base64."""
     data = []
     for i, item in enumerate(raw.get("data") or []):
         vector = item.get("embedding") if isinstance(item, Mapping) else item
         index = item.get("index", i) if isinstance(item, Mapping) else i
+        if base64 and isinstance(vector, list):
+            vector = b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
         data.append({"object": "embedding", "index": index, "embedding": vector})
     usage = raw.get("usage") or {}
     prompt = int(usage.get("prompt_tokens") or 0)

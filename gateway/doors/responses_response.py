@@ -78,7 +78,7 @@ def response_object(
 ) -> dict[str, Any]:
     """A Response object with the request's echoed fields."""
     echo = req.echo
-    return {
+    out = {
         "id": req.id, "object": "response", "created_at": created_at, "status": status,
         "completed_at": int(time.time()) if status == "completed" else None,
         "error": error, "incomplete_details": incomplete, "model": model,
@@ -86,6 +86,10 @@ def response_object(
         **{k: v for k, v in echo.items() if k != "tools"},
         "tools": [_echo_tool(t) for t in echo.get("tools") or ()],
     }
+    for key in ("usage", "user"):  # objects or strings in OpenAI's schema: absent, never null
+        if out[key] is None:
+            del out[key]
+    return out
 
 
 def _echo_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
