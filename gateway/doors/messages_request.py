@@ -51,6 +51,8 @@ def parse_messages(
     routing = pop_routing(body)
     dropped: list[str] = []
     chat = to_chat(body, dropped)
+    if not chat["messages"] and not dropped:  # e.g. one empty assistant turn: nothing to answer
+        raise fail("messages: at least one message must have content", "messages")
     return MessagesRequest(
         endpoint="messages", body=chat, model=model, stream=stream, include_usage=False,
         routing=routing, native=body, native_headers=_forwarded(headers),
@@ -81,6 +83,9 @@ def check_messages(messages: Any) -> None:
         if role not in ROLES:
             raise fail(f"{where}.role: Input should be 'user' or 'assistant'", f"{where}.role")
         content = message.get("content")
+        if content in ("", []) and not (role == "assistant" and i == len(messages) - 1):
+            raise fail(f"{where}.content: all messages must have non-empty content except for "
+                       "the optional final assistant message", f"{where}.content")
         if isinstance(content, str):
             continue
         if not isinstance(content, list):
