@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.doors.base import sse
+from gateway.doors.chunks import ChunkReader
 from gateway.doors.messages_response import anthropic_usage, error_shape, stop_reason, tool_use_id
 from gateway.errors import GatewayError
 from providers.base import Usage
@@ -31,19 +32,17 @@ def event(data: dict[str, Any]) -> bytes:
 PING = event({"type": "ping"})
 
 
-class MessagesEncoder:
-    """One answer's stream. `dropped` counts tool-call fragments for a block already closed."""
+class MessagesEncoder(ChunkReader):
+    """One answer's stream (the `StreamEncoder` of `base`)."""
 
     def __init__(self, message_id: str, model: str, input_estimate: int) -> None:
+        super().__init__()
         self.message_id = message_id
         self.model = model
         self.input_estimate = input_estimate
-        self.dropped = 0
         self._block = -1  # index of the newest block
         self._open: str | None = None  # "text" or "tool", while a block is open
         self._tools: dict[int, int] = {}  # chat tool-call index -> block index
-        self._finish: Any = None
-        self._usage: Mapping[str, Any] | None = None
 
     def start(self) -> list[bytes]:
         usage = {"input_tokens": self.input_estimate, "cache_creation_input_tokens": 0,
@@ -54,33 +53,13 @@ class MessagesEncoder:
         }
         return [event({"type": "message_start", "message": message})]
 
-    def feed(self, chunk: Mapping[str, Any]) -> list[bytes]:
-        out: list[bytes] = []
-        if isinstance(chunk.get("usage"), Mapping):
-            self._usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
-            if isinstance(text, str) and text:
-                out.extend(self._text(text))
-            for fragment in delta.get("tool_calls") or ():
-                if isinstance(fragment, Mapping):
-                    out.extend(self._tool(fragment))
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-        return out
-
     def finish(self, usage: Usage | None) -> list[bytes]:
         out = self._close()
-        if usage is not None and (usage.raw or usage.prompt_tokens or usage.completion_tokens):
-            counts = anthropic_usage(usage)
-        elif self._usage is not None:
-            counts = anthropic_usage(self._usage)
-        else:  # the upstream reported nothing: our estimate beats a zero
-            counts = {**anthropic_usage(None), "input_tokens": self.input_estimate}
-        delta = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}
+        found = self.usage(usage)
+        counts = anthropic_usage(found)
+        if found is None:  # the upstream reported nothing: our estimate beats a zero
+            counts["input_tokens"] = self.input_estimate
+        delta = {"stop_reason": stop_reason(self.finish_reason), "stop_sequence": None}
         out.append(event({"type": "message_delta", "delta": delta, "usage": counts}))
         out.append(event({"type": "message_stop"}))
         return out
@@ -110,16 +89,13 @@ class MessagesEncoder:
         self._open = None
         return [event({"type": "content_block_stop", "index": self._block})]
 
-    def _text(self, text: str) -> list[bytes]:
+    def text(self, text: str) -> list[bytes]:
         out = [] if self._open == "text" else self._open_block("text", {"type": "text", "text": ""})
         delta = {"type": "text_delta", "text": text}
         out.append(event({"type": "content_block_delta", "index": self._block, "delta": delta}))
         return out
 
-    def _tool(self, fragment: Mapping[str, Any]) -> list[bytes]:
-        index = fragment.get("index", 0)
-        if not isinstance(index, int):
-            index = 0
+    def tool(self, index: int, fragment: Mapping[str, Any]) -> list[bytes]:
         function = fragment.get("function") or {}
         out: list[bytes] = []
         if index not in self._tools:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.doors.base import sse
+from gateway.doors.chunks import ChunkReader
 from gateway.doors.responses_request import ResponsesRequest
 from gateway.doors.responses_response import (
     call_item,
@@ -33,22 +34,20 @@ from gateway.errors import GatewayError
 from providers.base import Usage
 
 
-class ResponsesEncoder:
-    """One answer's event stream. `dropped` counts tool-call fragments for a closed item."""
+class ResponsesEncoder(ChunkReader):
+    """One answer's event stream (the `StreamEncoder` of `base`)."""
 
     def __init__(self, req: ResponsesRequest, model: str) -> None:
+        super().__init__()
         self.req = req
         self.model = model
         self.created_at = int(time.time())
         self.final: bytes | None = None
-        self.dropped = 0
         self._seq = 0
         self._output: list[dict[str, Any]] = []
         self._open: dict[str, Any] | None = None  # the item being streamed
         self._text = ""  # the open message's text so far
         self._calls: dict[int, int] = {}  # chat tool-call index -> output index
-        self._finish: Any = None
-        self._usage: Mapping[str, Any] | None = None
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         data = {"type": kind, "sequence_number": self._seq, **fields}
@@ -63,29 +62,10 @@ class ResponsesEncoder:
         return [self._event("response.created", response=created),
                 self._event("response.in_progress", response=created)]
 
-    def feed(self, chunk: Mapping[str, Any]) -> list[bytes]:
-        out: list[bytes] = []
-        if isinstance(chunk.get("usage"), Mapping):
-            self._usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("refusal")
-            if isinstance(text, str) and text:
-                out.extend(self._text_delta(text))
-            for fragment in delta.get("tool_calls") or ():
-                if isinstance(fragment, Mapping):
-                    out.extend(self._call_delta(fragment))
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-        return out
-
     def finish(self, usage: Usage | None) -> list[bytes]:
-        status, incomplete = status_of(self._finish)
+        status, incomplete = status_of(self.finish_reason)
         out = self._close(status)
-        counts = response_usage(usage if usage is not None and (
-            usage.raw or usage.prompt_tokens) else self._usage)
+        counts = response_usage(self.usage(usage))
         final = self._response(status, output=self._output, usage=counts, incomplete=incomplete)
         self.final = orjson.dumps(final)
         kind = "response.completed" if status == "completed" else "response.incomplete"
@@ -133,7 +113,7 @@ class ResponsesEncoder:
         out.append(self._event("response.output_item.done", output_index=index, item=item))
         return out
 
-    def _text_delta(self, text: str) -> list[bytes]:
+    def text(self, text: str) -> list[bytes]:
         out: list[bytes] = []
         if self._open is None or self._open["type"] != "message":
             out = self._add(message_item(item_id("msg"), None, "in_progress"))
@@ -150,10 +130,7 @@ class ResponsesEncoder:
     def _open_id(self) -> str:
         return str(self._open["id"]) if self._open else ""
 
-    def _call_delta(self, fragment: Mapping[str, Any]) -> list[bytes]:
-        index = fragment.get("index", 0)
-        if not isinstance(index, int):
-            index = 0
+    def tool(self, index: int, fragment: Mapping[str, Any]) -> list[bytes]:
         function = fragment.get("function") or {}
         out: list[bytes] = []
         if index not in self._calls:

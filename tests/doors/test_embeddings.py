@@ -26,12 +26,6 @@ PROVIDERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server  # type: ignore[misc]
-
-
 @pytest.fixture(scope="module", params=sorted(PROVIDERS))
 def door(request: pytest.FixtureRequest, fake: FakeOpenAI) -> Iterator[DoorServer]:
     with DoorServer(PROVIDERS[request.param](fake.url)) as server:

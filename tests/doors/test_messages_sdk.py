@@ -3,7 +3,6 @@ upstream (the fake): text, system, images, tools, streams, usage, errors and cou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -20,18 +19,6 @@ WEATHER = {"name": "get_weather", "description": "Weather for a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                             "required": ["city"]}}
 CALL = {"id": "call_w1", "name": "get_weather", "arguments": '{"city": "Paris", "days": [1, 2]}'}
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server  # type: ignore[misc]
-
-
-@pytest.fixture(scope="module")
-def door(fake: FakeOpenAI) -> Iterator[DoorServer]:
-    with DoorServer({"kind": "openai", "base_url": fake.url, "api_key": "sk-up"}) as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ OpenAI's published spec."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,18 +21,6 @@ WEATHER = {"type": "function", "name": "get_weather", "description": "Weather fo
 CALL = {"id": "call_w1", "name": "get_weather", "arguments": '{"city": "Paris"}'}
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
           "additionalProperties": False}
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server  # type: ignore[misc]
-
-
-@pytest.fixture(scope="module")
-def door(fake: FakeOpenAI) -> Iterator[DoorServer]:
-    with DoorServer({"kind": "openai", "base_url": fake.url, "api_key": "sk-up"}) as server:
-        yield server
 
 
 def sdk(door: DoorServer, key: str = "key-a") -> openai.OpenAI:

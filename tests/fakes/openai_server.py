@@ -62,14 +62,21 @@ class FakeOpenAI(FakeServer):
         app.router.add_get("/v1/models", self.models)
         return app
 
-    async def embeddings(self, request: web.Request) -> web.Response:
-        body, reply = await self.read(request)
+    async def scripted(self, reply: Reply) -> web.Response | None:
+        """The answer a Reply scripts whatever was asked (a delay first, an error, raw bytes)."""
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         if reply.status >= 400:
             return await error_response(reply)
         if reply.raw is not None:
             return web.Response(body=reply.raw, content_type="application/json")
+        return None
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body, reply = await self.read(request)
+        scripted = await self.scripted(reply)
+        if scripted is not None:
+            return scripted
         inputs = body.get("input")
         if isinstance(inputs, str) or (isinstance(inputs, list) and inputs
                                        and isinstance(inputs[0], int)):
@@ -94,12 +101,9 @@ class FakeOpenAI(FakeServer):
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body, reply = await self.read(request)
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
-        if reply.status >= 400:
-            return await error_response(reply)
-        if reply.raw is not None:
-            return web.Response(body=reply.raw, content_type="application/json")
+        scripted = await self.scripted(reply)
+        if scripted is not None:
+            return scripted
         if body.get("stream"):
             return await self.stream(request, body, reply)
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
