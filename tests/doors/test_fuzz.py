@@ -21,18 +21,13 @@ from gateway.doors.responses_request import parse_responses
 from gateway.doors.responses_stream import ResponsesEncoder
 from gateway.errors import InvalidRequest
 from providers.base import Usage
+from tests import strategies
 from tests.doors.harness import DoorServer
 from tests.doors.streams import anthropic_message, openai_response, run
 from tests.fakes.openai_server import FakeOpenAI
 from tests.spec import validate
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=3),
-    max_leaves=12,
-)
+json_values = strategies.json_values(12)
 text = st.text(max_size=30)
 
 
