@@ -31,6 +31,7 @@ from gateway.telemetry.metrics import Metrics
 from gateway.usage.pricing import PriceBook, with_prices
 from gateway.usage.recorder import Recorder
 from gateway.usage.reports import LogReader
+from gateway.usage.response_store import ResponseStore, SqlResponseStore
 from gateway.usage.sink import Sink
 from gateway.usage.store import SqlSink
 from providers import build_provider
@@ -58,6 +59,7 @@ class Parts:
     recorder: Recorder
     learner: Learner
     pipeline: Pipeline
+    responses: ResponseStore
 
     async def start(self) -> None:
         await self.sink.start()
@@ -75,6 +77,7 @@ class Parts:
                 log.exception("closing provider %s failed", name)
         await self.sink.close()  # flushes every row still in memory
         await self.reader.aclose()
+        await self.responses.aclose()
 
 
 def build(config: GatewayConfig, sink: Sink | None = None) -> Parts:
@@ -104,7 +107,8 @@ def build(config: GatewayConfig, sink: Sink | None = None) -> Parts:
                         prices=prices, recorder=recorder,
                         max_body_bytes=int(config.server.max_body_mb * 1024 * 1024))
     parts = Parts(config, pipeline.auth, metrics, breakers, providers, probe, health, planner,
-                  budget, executor, sink, reader, recorder, learner, pipeline)
+                  budget, executor, sink, reader, recorder, learner, pipeline,
+                  SqlResponseStore(config.database.url))
     metrics.watch(lambda: _gauges(parts))
     return parts
 

@@ -9,17 +9,20 @@ a non-streamed one when `handle` returns, a streamed one when its frame generato
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.api.auth import Auth
-from gateway.config import ModelConfig
-from gateway.doors.base import Answer, Door
+from gateway.config import ApiKey, ModelConfig
+from gateway.doors import http
+from gateway.doors.base import Door, DoorRequest
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, ProviderError
 from gateway.execution.attempts import AttemptLog
 from gateway.execution.chain import OpenStream
@@ -35,6 +38,17 @@ from providers.base import Usage
 log = logging.getLogger("gateway.pipeline")
 
 
+@runtime_checkable
+class Hooks(Protocol):
+    """A door that keeps state around its requests (the Responses door and its store): before
+    planning it may complete the request (`previous_response_id`), and it is told the body its
+    client got (kept before a stream's last event, so the client's next turn finds it)."""
+
+    async def prepare(self, req: DoorRequest, key: ApiKey | None) -> DoorRequest: ...
+
+    async def finished(self, req: DoorRequest, key: ApiKey | None, body: bytes) -> None: ...
+
+
 class Pipeline:
     def __init__(self, *, auth: Auth, planner: Planner, budget: Budget, executor: Executor,
                  prices: PriceBook, recorder: Recorder, max_body_bytes: int) -> None:
@@ -46,7 +60,7 @@ class Pipeline:
         self.recorder = recorder
         self.max_body_bytes = max_body_bytes
 
-    async def handle(self, door: Door, request: Request) -> Response:
+    async def handle(self, door: Door[Any], request: Request) -> Response:
         record = RequestRecord(id="req_" + os.urandom(12).hex(), endpoint=door.endpoint)
         streaming = False
         try:
@@ -54,14 +68,20 @@ class Pipeline:
             record.api_key = key.name if key else None
             req = door.parse(await read_body(request, self.max_body_bytes), request.headers)
             record.requested_model, record.stream = req.model, req.stream
+            hooks = door if isinstance(door, Hooks) else None
+            if hooks is not None:
+                req = await hooks.prepare(req, key)
             plan = self.planner.plan(req, record)
-            self._admit(plan, record, req.body)
+            self._admit(plan, record)
             run = self.executor.start(plan, req, record)
             started = time.perf_counter()
             if req.stream:
                 opened = await run.open()
                 record.model, record.provider = opened.model.id, opened.model.provider
-                response = door.stream(self._relay(opened, run.log, record, started), req, record)
+                frames = self._relay(opened, run.log, record, started)
+                on_final = functools.partial(hooks.finished, req, key) if hooks else None
+                response = http.stream(door, req, frames, opened.wire, opened.model.id, record,
+                                       on_final)
                 streaming = True
                 return response
             model, completion = await run.complete()
@@ -70,10 +90,13 @@ class Pipeline:
             record.status, record.http_status = "success", 200
             record.latency_ms = (time.perf_counter() - record.started) * 1000
             record.overhead_ms = max(0.0, record.latency_ms - (time.perf_counter() - started) * 1000)
-            return door.respond(Answer(completion.body, completion.usage), record)
+            response, body = http.answer(door, req, completion.body, completion.wire, record)
+            if hooks is not None:
+                await hooks.finished(req, key, body)
+            return response
         except GatewayError as exc:
             self._failed(record, exc)
-            return door.error(exc, record)
+            return http.failure(door, exc, record)
         except ClientDisconnect:
             self._failed(record, InvalidRequest("client disconnected before sending the body"), 499)
             return Response(status_code=499)
@@ -82,14 +105,14 @@ class Pipeline:
             error = GatewayError(f"Internal gateway error ({type(exc).__name__}); "
                                  f"request id {record.id}.")
             self._failed(record, error)
-            return door.error(error, record)
+            return http.failure(door, error, record)
         finally:
             if not streaming:
                 self.recorder.record(record)
 
     # -- the steps between plan and record ------------------------------------------------------
 
-    def _admit(self, plan: Plan, record: RequestRecord, body: dict[str, object]) -> None:
+    def _admit(self, plan: Plan, record: RequestRecord) -> None:
         def expected_usd(model: ModelConfig) -> float:
             price = self.prices.price(model)
             if price is None:

@@ -1,9 +1,10 @@
 """Plan: which models to try for one request, in order, and what the request is.
 
 `auto` and every `auto:<profile>` go to the router; an id or alias names a model, followed by
-its configured fallbacks. Either way the request is classified (the log says what kind of
-request each one was) and its tokens estimated once, for the budget and the attempts log.
-Names are resolved here and nowhere else.
+its configured fallbacks; an A/B experiment that takes the request replaces the requested model
+with its arm's. Either way the request is classified (the log says what kind of request each
+one was) and its tokens estimated once, for the budget and the attempts log. Names are resolved
+here and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config import CONSENSUS_PROFILE, LOCAL_PROFILE, GatewayConfig, ModelConfig
-from gateway.doors.base import ChatRequest
-from gateway.errors import ModelNotFound
+from gateway.config import CONSENSUS_PROFILE, TASKS, GatewayConfig, ModelConfig
+from gateway.doors.base import DoorRequest
+from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.experiments.assign import Assigner
 from gateway.health import Health
 from gateway.routing import Classification, Decision, LearnedModel, Router
+from gateway.routing.tokens import estimate_text
 from gateway.usage.estimate import Estimate
 from gateway.usage.events import RequestRecord
 
@@ -32,7 +35,7 @@ class Step:
 class Plan:
     steps: list[Step]
     estimate: Estimate
-    classification: Classification
+    classification: Classification | None = None  # None for embeddings: no prompt to classify
     decision: Decision | None = None
 
     @property
@@ -45,6 +48,7 @@ class Planner:
         self.config = config
         self.router = router
         self.health = health
+        self.assigner = Assigner.from_config(config)
         self.route_names = frozenset(config.routing.route_names())
         self.names = [*config.routing.route_names(),
                       *(n for m in config.models for n in (m.id, *m.aliases))]
@@ -63,10 +67,21 @@ class Planner:
         """A refit of the learned model (the learner calls this; a decision reads it atomically)."""
         self.router = self.router.with_learned(model)
 
-    def plan(self, req: ChatRequest, record: RequestRecord) -> Plan:
+    def plan(self, req: DoorRequest, record: RequestRecord) -> Plan:
         """The models to try, in order; fills the record's routing columns."""
-        if req.model in self.route_names:
-            decision = self.decide(req.body, req.model, req.routing)
+        if req.endpoint == "embeddings":
+            return self._embeddings(req, record)
+        name = req.model
+        if self.assigner and (name in self.route_names or name in self._chains):
+            c = self.router.classify(req.body, _task_option(req.routing))
+            arm = self.assigner.assign(model=name, request_id=record.id, task=c.task,
+                                       key=record.api_key, user=req.user,
+                                       profile=_profile_option(req.routing))
+            if arm is not None:
+                record.experiment, record.arm = arm.experiment, arm.arm
+                name = arm.model
+        if name in self.route_names:
+            decision = self.decide(req.body, name, req.routing)
             c = decision.classification
             record.task, record.complexity = c.task, c.complexity
             record.profile, record.routing_reason = decision.profile, decision.reason
@@ -76,13 +91,30 @@ class Planner:
                 local = self.config.routing.local_failures_before_escalation
                 steps = [Step(s.model, local - 1) if s.model.is_local else s for s in steps]
             return Plan(steps, self._estimate(req.body, c), c, decision)
-        chain = self._chains.get(req.model)
+        chain = self._chains.get(name)
         if chain is None:
-            raise ModelNotFound(req.model, self.names)
+            raise ModelNotFound(name, self.names)
         c = self.router.classify(req.body)
         record.task, record.complexity = c.task, c.complexity
         record.routing_reason = f"explicit model {chain[0].model.id}"
+        if record.experiment:
+            record.routing_reason = f"experiment {record.experiment} arm {record.arm}: {chain[0].model.id}"
         return Plan(list(chain), self._estimate(req.body, c), c)
+
+    def _embeddings(self, req: DoorRequest, record: RequestRecord) -> Plan:
+        chain = self._chains.get(req.model)
+        if chain is None:
+            raise ModelNotFound(req.model, self.names)
+        steps = [s for s in chain if "embeddings" in s.model.capabilities]
+        if not steps or steps[0].model is not chain[0].model:
+            raise InvalidRequest(f"model: {chain[0].model.id!r} has no embeddings capability "
+                                 "(add `embeddings` to its capabilities)", param="model")
+        record.routing_reason = f"explicit model {chain[0].model.id}"
+        inputs = req.body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else []
+        tokens = sum(estimate_text(t) if isinstance(t, str) else len(t) if isinstance(t, list)
+                     else 1 for t in texts)
+        return Plan(steps, Estimate(tokens, 0, 0))
 
     def decide(self, body: dict[str, Any], name: str, options: Any) -> Decision:
         profile = name.partition(":")[2] or None
@@ -96,7 +128,7 @@ class Planner:
         """The models that can be called now (a budget downgrade chooses among them)."""
         return [m for m in self.config.models if self.health.why_not(m) is None]
 
-    def explain(self, req: ChatRequest) -> dict[str, Any]:
+    def explain(self, req: DoorRequest) -> dict[str, Any]:
         """The routing decision for a request, as JSON, without calling any upstream."""
         name = req.model
         if name not in self.route_names:
@@ -111,4 +143,11 @@ class Planner:
         return Estimate.of(body, c.prompt_tokens, c.expected_output_tokens)
 
 
-__all__ = ["LOCAL_PROFILE", "Plan", "Planner", "Step"]
+def _task_option(routing: Any) -> str | None:
+    task = routing.get("task") if isinstance(routing, dict) else None
+    return task if task in TASKS else None  # a bad option is the router's 400 to give
+
+
+def _profile_option(routing: Any) -> str | None:
+    profile = routing.get("profile") if isinstance(routing, dict) else None
+    return profile.removeprefix("auto:") if isinstance(profile, str) else None

@@ -24,6 +24,8 @@ __all__ = [
     "KEEPALIVE",
     "Completion",
     "ContextLengthExceeded",
+    "Embedder",
+    "NativeMessages",
     "Provider",
     "ProviderError",
     "Upstream",
@@ -70,10 +72,12 @@ class Usage:
 
 @dataclass
 class Completion:
-    """A finished non-streaming answer: the OpenAI-shaped body bytes and the usage in them."""
+    """A finished non-streaming answer: the body bytes and the usage in them. `wire` is the
+    body's format: an OpenAI chat.completion unless a native call or an embedding said else."""
 
     body: bytes
     usage: Usage
+    wire: str = "openai"
 
 
 class Upstream(Protocol):
@@ -110,6 +114,33 @@ class Provider(Protocol):
     def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """An adapter that can also embed (optional). `call.body` is an OpenAI embeddings body; the
+    answer is OpenAI's embeddings list as JSON bytes, its `model` the gateway's id, and its
+    usage (prompt tokens only)."""
+
+    name: str
+
+    async def embed(self, call: UpstreamCall) -> Completion: ...
+
+
+@runtime_checkable
+class NativeMessages(Protocol):
+    """An adapter whose upstream speaks Anthropic's Messages API (optional): the Messages door's
+    body goes up as the client sent it, and the answer comes back as Anthropic's bytes."""
+
+    name: str
+
+    async def complete_native(
+        self, call: UpstreamCall, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> tuple[bytes, Usage]: ...
+
+    def stream_native(
+        self, call: UpstreamCall, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[bytes | Usage]: ...
 
 
 class ProviderFactory(Protocol):

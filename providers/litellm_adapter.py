@@ -35,7 +35,7 @@ from gateway.errors import (
 )
 from providers.base import Completion, UpstreamCall, Usage
 from providers.http import http_error
-from providers.litellm_response import ChunkNormalizer, completion
+from providers.litellm_response import ChunkNormalizer, completion, embeddings
 
 # Only OpenAI's own request parameters reach litellm: a body key must never steer litellm
 # itself (api_base, mock_response, metadata callbacks, ...).
@@ -73,6 +73,11 @@ OPENAI_PARAMS = frozenset(
 )
 
 
+# The embeddings request's own parameters (`input` and `model` are set by the adapter;
+# `encoding_format` is applied here: litellm's objects hold floats, not base64 strings).
+EMBEDDING_PARAMS = frozenset({"dimensions", "user"})
+
+
 def load_litellm() -> ModuleType:
     """Import litellm quietly and offline: local price map, no banners, no telemetry."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -81,6 +86,9 @@ def load_litellm() -> ModuleType:
     litellm.suppress_debug_info = True
     litellm.set_verbose = False  # type: ignore[attr-defined]
     litellm.telemetry = False
+    # Some paths read max_retries=0 as unset and fall back to this default (embeddings, in
+    # 1.102.4: `max_retries or litellm.DEFAULT_MAX_RETRIES`): the gateway owns the retry loop.
+    litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[attr-defined]
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # litellm's response types finish building on first use, and pydantic then warns (once,
@@ -159,6 +167,32 @@ class LiteLLMProvider:
         except Exception as exc:
             raise translate(exc, self.name) from exc
         body, usage = completion(response.model_dump(), call.model.id)
+        return Completion(orjson.dumps(body), usage)
+
+    async def embed(self, call: UpstreamCall) -> Completion:
+        """`litellm.aembedding`, no retries of its own; the answer in OpenAI's exact shape."""
+        litellm = await self._lib()
+        kwargs = {k: v for k, v in call.body.items() if k in EMBEDDING_PARAMS and v is not None}
+        kwargs.update(
+            model=model_name(self.config, call.model), input=call.body.get("input"),
+            api_key=self.config.api_key, api_base=self.config.base_url,
+            max_retries=0, num_retries=0, timeout=call.timeouts.total_s,
+            # what the client asked for goes up, even where litellm does not know the model
+            # supports it: the upstream judges (a dropped `dimensions` would be a wrong answer)
+            allowed_openai_params=sorted(k for k in kwargs if k in EMBEDDING_PARAMS),
+        )
+        if self.config.headers:
+            kwargs["extra_headers"] = dict(self.config.headers)
+        try:
+            async with asyncio.timeout(call.timeouts.total_s):
+                response = await litellm.aembedding(**kwargs)
+        except TimeoutError:
+            limit = call.timeouts.total_s
+            raise UpstreamTimeout(f"{self.name}: timed out after {limit:g}s") from None
+        except Exception as exc:
+            raise translate(exc, self.name) from exc
+        base64 = call.body.get("encoding_format") == "base64"
+        body, usage = embeddings(response.model_dump(), call.model.id, base64=base64)
         return Completion(orjson.dumps(body), usage)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:

@@ -8,7 +8,9 @@ id, type and name only in the first fragment of each index.
 
 from __future__ import annotations
 
+import struct
 import time
+from base64 import b64encode
 from collections.abc import Mapping
 from typing import Any
 
@@ -184,3 +186,23 @@ class ChunkNormalizer:
     def usage(self) -> Usage:
         frame = b"data: " + orjson.dumps(self._chunk([], usage=openai_usage(self._usage))) + b"\n\n"
         return usage_of(self._usage, frame=frame)
+
+
+def embeddings(
+    raw: Mapping[str, Any], model_id: str, *, base64: bool = False
+) -> tuple[dict[str, Any], Usage]:
+    """litellm's EmbeddingResponse (dumped) -> OpenAI's embeddings list, and its usage. With
+    `base64`, each vector is packed as OpenAI packs it: little-endian float32, base64."""
+    data = []
+    for i, item in enumerate(raw.get("data") or []):
+        vector = item.get("embedding") if isinstance(item, Mapping) else item
+        index = item.get("index", i) if isinstance(item, Mapping) else i
+        if base64 and isinstance(vector, list):
+            vector = b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    usage = raw.get("usage") or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    total = int(usage.get("total_tokens") or prompt)
+    counts = {"prompt_tokens": prompt, "total_tokens": total}
+    body = {"object": "list", "data": data, "model": model_id, "usage": counts}
+    return body, Usage(prompt_tokens=prompt, raw=dict(counts))

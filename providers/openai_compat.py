@@ -69,6 +69,26 @@ class OpenAICompatProvider:
         body["model"] = call.model.id
         return Completion(orjson.dumps(body), Usage.from_openai(body.get("usage")))
 
+    async def embed(self, call: UpstreamCall) -> Completion:
+        """POST /embeddings; the answer's bytes kept as they came (vectors are not re-encoded)
+        but for `model`, which becomes the gateway's id."""
+        body = dict(call.body)
+        body["model"] = call.model.upstream
+        raw = await self.http.post("/embeddings", orjson.dumps(body), self._headers, call.timeouts)
+        try:
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamConnectionError(f"{self.name}: answer is not JSON: {exc}") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+            raise UpstreamHTTPError(
+                f"{self.name}: answer has no embeddings: {raw[:200]!r}", http_status=502
+            )
+        model_field = b'"model":' + orjson.dumps(call.model.id)
+        out, found = _MODEL_FIELD.subn(model_field, raw, count=1)
+        if not found:
+            out = orjson.dumps({**answer, "model": call.model.id})
+        return Completion(out, Usage.from_openai(answer.get("usage")))
+
     async def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:
         model_field = b'"model":' + orjson.dumps(call.model.id)
         usage: Usage | None = None

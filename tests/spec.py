@@ -25,7 +25,7 @@ SPEC_PATH = Path(os.environ.get(
 ))
 _REF_PREFIX = "#/components/schemas/"
 
-__all__ = ["SPEC_PATH", "errors", "validate", "validator"]
+__all__ = ["SPEC_PATH", "errors", "members", "validate", "validator"]
 
 
 def _convert(node: Any, strict: bool) -> Any:
@@ -63,6 +63,19 @@ def _openapi() -> dict[str, Any]:
 def _defs(strict: bool) -> dict[str, Any]:
     schemas = _openapi()["components"]["schemas"]
     return {name: _convert(schema, strict) for name, schema in schemas.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def members(union: str) -> dict[str, str]:
+    """The members of a union component (e.g. `ResponseStreamEvent`) by their `type` value, so
+    an instance can be checked against its own member (a union's errors say only "no match")."""
+    schemas = _openapi()["components"]["schemas"]
+    out: dict[str, str] = {}
+    for ref in schemas[union].get("anyOf") or schemas[union].get("oneOf") or ():
+        name = ref["$ref"].removeprefix(_REF_PREFIX)
+        for kind in schemas[name].get("properties", {}).get("type", {}).get("enum", ()):
+            out[kind] = name
+    return out
 
 
 def _format_checker() -> jsonschema.FormatChecker:

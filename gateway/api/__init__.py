@@ -8,7 +8,7 @@ role its row here names (None: open, as health checks and Prometheus scrapes are
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -22,10 +22,13 @@ from gateway.api.experiments import ExperimentsReport
 from gateway.api.feedback import Feedback
 from gateway.api.models import Models
 from gateway.api.respond import JSONResponse
+from gateway.api.responses import KeptResponses
 from gateway.api.route import RouteDecision
 from gateway.config import ApiKey
+from gateway.doors import chat, embeddings, messages
 from gateway.doors.base import Door
-from gateway.doors.chat import ChatDoor
+from gateway.errors import GatewayError
+from gateway.pipeline import read_body
 
 if TYPE_CHECKING:
     from gateway.app import Parts
@@ -41,7 +44,7 @@ def guarded(auth: Auth, role: str | None, handler: Handler) -> Callable[[Request
     return endpoint
 
 
-def door(parts: Parts, d: Door) -> Callable[[Request], Awaitable[Response]]:
+def door(parts: Parts, d: Door[Any]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         return await parts.pipeline.handle(d, request)
 
@@ -56,7 +59,20 @@ def routes(parts: Parts) -> list[Route]:
     batch = RouteBatch(parts.planner, max_body)
     experiments = ExperimentsReport(parts.reader, parts.config.experiments)
     feedback = Feedback(parts.recorder, parts.reader, parts.learner.notify, max_body)
-    chat = door(parts, ChatDoor())
+    chat_door = door(parts, chat.DOOR)
+    responses = KeptResponses(parts.responses)
+
+    async def count_tokens(request: Request) -> Response:
+        # errors in the Messages door's own shape, like /v1/messages itself
+        try:
+            parts.auth.check(request.headers)
+            raw = await read_body(request, max_body)
+            return Response(messages.DOOR.count_tokens(raw, request.headers),
+                            media_type="application/json")
+        except GatewayError as exc:
+            status, body, headers = messages.DOOR.error_body(exc)
+            return Response(body, status_code=status, headers=headers,
+                            media_type="application/json")
 
     async def health(request: Request, key: ApiKey | None) -> Response:
         return JSONResponse(parts.health.report())
@@ -75,11 +91,16 @@ def routes(parts: Parts) -> list[Route]:
         ("/admin/requests", admin.requests, "GET", ADMIN),
         ("/admin/budget", admin.budget_report, "GET", ADMIN),
         ("/admin/experiments", experiments.get, "GET", ADMIN),
+        ("/v1/responses/{response_id}", responses.get, "GET", CLIENT),
         ("/admin/circuits/{name:path}/reset", admin.reset_circuit, "POST", ADMIN),
     ]
     return [
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/chat/completions", chat, methods=["POST"]),
+        Route("/v1/chat/completions", chat_door, methods=["POST"]),
+        Route("/chat/completions", chat_door, methods=["POST"]),
+        Route("/v1/messages", door(parts, messages.DOOR), methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/responses", door(parts, responses), methods=["POST"]),
+        Route("/v1/embeddings", door(parts, embeddings.DOOR), methods=["POST"]),
         *(Route(path, guarded(parts.auth, role, handler), methods=[method])
           for path, handler, method, role in table),
     ]

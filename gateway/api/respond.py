@@ -20,21 +20,19 @@ class JSONResponse(Response):
 
 def gateway_headers(record: RequestRecord) -> dict[str, str]:
     """The headers every chat response carries (DESIGN: "Every response carries headers ...")."""
-    return {
+    headers = {
         "x-request-id": record.id,
         "x-gateway-model": record.model or "none",
         "x-gateway-provider": record.provider or "none",
         "x-gateway-task": record.task or "none",
         "x-gateway-attempts": str(record.attempts),
     }
+    if record.experiment:
+        headers["x-gateway-experiment"] = f"{record.experiment}:{record.arm}"
+    return headers
 
 
 def error_response(exc: GatewayError, record: RequestRecord | None = None) -> Response:
     headers = {**(gateway_headers(record) if record else {}), **exc.headers()}
     return Response(orjson.dumps(exc.body()), status_code=exc.status, headers=headers,
                     media_type="application/json")
-
-
-def error_event(exc: GatewayError) -> bytes:
-    """The one SSE event that ends a stream which failed after it started."""
-    return b"data: " + orjson.dumps(exc.body()) + b"\n\n"

@@ -1,56 +1,65 @@
-"""The chat-completions door: OpenAI's wire format in (`chat_parse`) and out, passed through.
+"""The chat-completions door: OpenAI's wire format in (`chat_parse`) and out.
 
-Bodies and stream frames come from the upstream already in OpenAI's shape, so this door adds
-only the gateway's headers, the usage chunk when the client asked for it, `[DONE]`, and the
-error event of a stream that failed after it started.
+Upstream answers arrive already in OpenAI's shape (the gateway's internal currency), so this
+door relays them byte for byte: it adds only the usage chunk when the client asked for it,
+`[DONE]`, and the error event of a stream that failed after it started.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import Mapping
+from typing import Any
 
-from starlette.datastructures import Headers
-from starlette.responses import Response
+import orjson
 
-from gateway.api.respond import error_event, error_response, gateway_headers
-from gateway.doors.base import Answer, ChatRequest, Frames
+from gateway.doors.base import DoorRequest
 from gateway.doors.chat_parse import parse_chat
-from gateway.doors.sse import DONE, SSEResponse
 from gateway.errors import GatewayError
-from gateway.usage.events import RequestRecord
 from providers.base import Usage
+
+DONE = b"data: [DONE]\n\n"
+
+
+def error_event(exc: GatewayError) -> bytes:
+    """The one SSE event that ends a stream which failed after it started."""
+    return b"data: " + orjson.dumps(exc.body()) + b"\n\n"
+
+
+class ChatEncoder:
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+
+    def start(self) -> list[bytes]:
+        return []
+
+    def feed(self, chunk: Mapping[str, Any]) -> list[bytes]:
+        return [b"data: " + orjson.dumps(chunk) + b"\n\n"]
+
+    def finish(self, usage: Usage | None) -> list[bytes]:
+        if self.include_usage and usage is not None and usage.frame:
+            return [usage.frame, DONE]
+        return [DONE]
+
+    def error(self, exc: GatewayError) -> bytes:
+        return error_event(exc)
 
 
 class ChatDoor:
     endpoint = "chat"
+    wire = "openai"
+    relay_finish = True  # a relayed stream still ends with the usage chunk (if asked) and [DONE]
 
-    def parse(self, raw: bytes, headers: Headers) -> ChatRequest:
+    def parse(self, raw: bytes, headers: Mapping[str, str]) -> DoorRequest:
         return parse_chat(raw)
 
-    def respond(self, answer: Answer, record: RequestRecord) -> Response:
-        headers = gateway_headers(record)
-        headers["x-gateway-cost-usd"] = "" if record.cost_usd is None else f"{record.cost_usd:.10f}"
-        return Response(answer.body, headers=headers, media_type="application/json")
+    def render(self, req: DoorRequest, completion: Mapping[str, Any]) -> bytes:
+        return orjson.dumps(completion)
 
-    def stream(self, frames: Frames, request: ChatRequest, record: RequestRecord) -> Response:
-        return SSEResponse(_encode(frames, request.include_usage), gateway_headers(record))
+    def encoder(self, req: DoorRequest, model: str) -> ChatEncoder:
+        return ChatEncoder(req.include_usage)
 
-    def error(self, exc: GatewayError, record: RequestRecord) -> Response:
-        return error_response(exc, record)
+    def error_body(self, exc: GatewayError) -> tuple[int, bytes, dict[str, str]]:
+        return exc.status, orjson.dumps(exc.body()), exc.headers()
 
 
-async def _encode(frames: Frames, include_usage: bool) -> AsyncGenerator[bytes, None]:
-    try:
-        async for item in frames:
-            if isinstance(item, Usage):
-                if include_usage and item.frame:
-                    yield item.frame
-            else:
-                yield item
-        yield DONE
-    except GatewayError as exc:
-        yield error_event(exc)
-    finally:
-        aclose = getattr(frames, "aclose", None)
-        if aclose is not None:
-            await aclose()  # runs the pipeline's bookkeeping: the stream's log row
+DOOR = ChatDoor()

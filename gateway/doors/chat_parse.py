@@ -1,4 +1,4 @@
-"""The chat door's parser: the client's bytes -> a validated `ChatRequest`, or a 400 naming the field.
+"""The chat door's parser: the client's bytes -> a validated `DoorRequest`, or a 400 naming the field.
 
 Everything after this step may trust the shapes checked here (messages are objects with a known
 role, content is a string or a list of typed parts, ...), so no later stage can turn a strange
@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from gateway.doors.base import ChatRequest
+from gateway.doors.base import DoorRequest
 from gateway.doors.limits import check_depth, too_deep
 from gateway.errors import InvalidRequest
 
@@ -174,7 +174,7 @@ _CHECKS: dict[str, Callable[[Any], None]] = {
 }
 
 
-def parse_chat(raw: bytes) -> ChatRequest:
+def parse_chat(raw: bytes) -> DoorRequest:
     """Validate a chat-completions body. Raises InvalidRequest naming the first bad field."""
     try:
         body = orjson.loads(raw)
@@ -210,8 +210,8 @@ def parse_chat(raw: bytes) -> ChatRequest:
     if not isinstance(routing, dict):
         raise _fail("routing must be an object", "routing")
     user = body.get("user")
-    return ChatRequest(
-        body=body, model=model, stream=stream,
+    return DoorRequest(
+        endpoint="chat", body=body, model=model, stream=stream,
         include_usage=bool(stream and options and options.get("include_usage")), routing=routing,
         user=user if isinstance(user, str) else None,
     )

@@ -36,10 +36,11 @@ from providers.base import Completion, Upstream, UpstreamCall, Usage
 
 @dataclass
 class OpenStream:
-    """A stream whose first frame has arrived from `model`."""
+    """A stream whose first frame has arrived from `model`, in the format `wire`."""
 
     model: ModelConfig
     frames: AsyncIterator[bytes | Usage]
+    wire: str = "openai"
 
 
 class Chain:
@@ -51,6 +52,7 @@ class Chain:
         build: Callable[[Step], Upstream],
         why_not: Callable[[ModelConfig], str | None],
         timeouts: Callable[[ModelConfig], Timeouts],
+        wire: Callable[[Step], str] = lambda step: "openai",
         resume: bool = True,
         retries: int = 0,
         on_resume: Callable[[str], None] = lambda outcome: None,
@@ -60,6 +62,7 @@ class Chain:
         self.build = build
         self.why_not = why_not
         self.timeouts = timeouts
+        self.wire = wire
         self.resume = resume
         self.retries = retries  # a step's own `retries` wins
         self.on_resume = on_resume
@@ -115,8 +118,7 @@ class Chain:
         raise self.unavailable()
 
     async def open(self, call: UpstreamCall) -> OpenStream:
-        for i, (step, upstream) in enumerate(self._candidates(self.steps)):
-            del i
+        for step, upstream in self._candidates(self.steps):
             agen = upstream.stream(self._call(call, step.model))
             try:
                 first = await anext(agen)
@@ -124,14 +126,16 @@ class Chain:
                 await aclose(agen)
                 self._failed(step, _provider_error(exc, step))
                 continue
-            return OpenStream(step.model, self._relay(first, agen, step, call, Delivered(), None))
+            wire = self.wire(step)
+            frames = self._relay(first, agen, step, call, Delivered(), None, resume=wire == "openai")
+            return OpenStream(step.model, frames, wire)
         raise self.unavailable()
 
     # -- streams and their resume --------------------------------------------------------------
 
     async def _relay(self, first: bytes | Usage, agen: AsyncIterator[bytes | Usage], step: Step,
                      call: UpstreamCall, delivered: Delivered, splice: Splicer | None,
-                     ) -> AsyncIterator[bytes | Usage]:
+                     resume: bool = True) -> AsyncIterator[bytes | Usage]:
         item: bytes | Usage = first
         try:
             while True:
@@ -151,6 +155,8 @@ class Chain:
             cut = _provider_error(exc, step)
         finally:
             await aclose(agen)
+        if not resume:
+            raise cut  # an answer in another wire format cannot be spliced
         async for out in self._resume(cut, step, call, delivered):
             yield out
 

@@ -69,6 +69,11 @@ def _number(raw: Mapping[str, Any], key: str, lo: float, hi: float | None) -> fl
     return float(value)
 
 
+def is_auto(name: str) -> bool:
+    """Whether a requested model name asks the router: `auto` or `auto:<profile>`."""
+    return name == "auto" or name.startswith("auto:")
+
+
 def profile_name(name: str | None) -> str | None:
     """`auto:cheap` or `cheap` -> `cheap`; `auto` or None -> None (the default profile)."""
     if name is None or name == "auto":

@@ -122,6 +122,19 @@ feedback = Table(
     Index("ix_feedback_request_id", "request_id"),
 )
 
+# The Responses API's stored answers, for `previous_response_id` and `GET /v1/responses/{id}`
+# (gateway/usage/response_store.py). Not part of the request log: no report reads it.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("api_key", String(255)),  # the key's name, as in `requests`: whose response it is
+    Column("body_json", Text, nullable=False),  # the Response object as the client got it
+    Column("input_json", Text, nullable=False),  # every input item of the conversation so far
+    Index("ix_responses_created_at", "created_at"),
+)
+
 JSON_COLUMNS = {"usage_json": "usage_json", "features_json": "features"}  # column -> field
 _PLAIN = tuple(c.name for c in requests.c if c.name not in JSON_COLUMNS)
 

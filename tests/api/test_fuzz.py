@@ -13,17 +13,12 @@ from hypothesis import strategies as st
 
 from gateway.doors.chat_parse import parse_chat
 from gateway.errors import InvalidRequest
+from tests import strategies
 from tests.conftest import openai_models
 from tests.fakes.openai_server import FakeOpenAI
 from tests.gateway_server import GatewayServer, config_dict
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=4),
-    max_leaves=20,
-)
+json_values = strategies.json_values()
 parts = st.one_of(
     st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=50)}),
     st.fixed_dictionaries({"type": st.just("image_url"),

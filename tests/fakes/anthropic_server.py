@@ -1,11 +1,13 @@
 """A fake Anthropic upstream (`POST /v1/messages`, streaming and not) for tests.
 
 Scripted with the same `Reply` as the OpenAI fake. Token counts keep OpenAI's meaning:
-`prompt_tokens` is the whole prompt, of which `cached_tokens` were read from the cache, so the
-fake reports `input_tokens = prompt_tokens - cached_tokens` and `cache_read_input_tokens =
-cached_tokens`. `finish_reason` may be OpenAI's (stop, length, tool_calls) or Anthropic's own
-stop_reason (end_turn, stop_sequence, ...). `raw` is sent as the body as-is: JSON for a plain
-request, SSE text for a streaming one, so a test can script any exact event sequence.
+`prompt_tokens` is the whole prompt, of which `cached_tokens` were read from the cache and
+`cache_write_tokens` written to it, so the fake reports `input_tokens = prompt_tokens -
+cached_tokens - cache_write_tokens`, `cache_read_input_tokens = cached_tokens` and
+`cache_creation_input_tokens = cache_write_tokens`. `finish_reason` may be OpenAI's (stop,
+length, tool_calls) or Anthropic's own stop_reason (end_turn, stop_sequence, ...). `raw` is sent
+as the body as-is: JSON for a plain request, SSE text for a streaming one, so a test can script
+any exact event sequence.
 
 Like the real API it answers 401 without an `x-api-key` header, and rejects a malformed
 request with a 400 `invalid_request_error` (no max_tokens, a system message inside `messages`,
@@ -30,6 +32,8 @@ STOP_REASONS = {
     "tool_calls": "tool_use",
     "content_filter": "refusal",
 }
+KNOWN_BLOCKS = ("text", "tool_use", "tool_result", "image", "document", "thinking",
+                "redacted_thinking")
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -88,7 +92,7 @@ def problems(body: dict[str, Any], headers: dict[str, str]) -> list[str]:
                 "url",
             ):
                 found.append(f"{where}.source.type: must be base64 or url")
-            elif b.get("type") not in ("text", "tool_use", "tool_result", "image", "document"):
+            elif b.get("type") not in KNOWN_BLOCKS:
                 found.append(f"{where}.type: unknown content block type {b.get('type')!r}")
     if any(not str(s).strip() for s in body.get("stop_sequences") or ()):
         found.append("stop_sequences: each stop sequence must contain non-whitespace")
@@ -141,9 +145,10 @@ class FakeAnthropic(FakeServer):
 
     def usage(self, reply: Reply, output: bool = True) -> dict[str, Any]:
         cached = reply.cached_tokens or 0
+        written = reply.cache_write_tokens or 0
         return {
-            "input_tokens": reply.prompt_tokens - cached,
-            "cache_creation_input_tokens": 0,
+            "input_tokens": reply.prompt_tokens - cached - written,
+            "cache_creation_input_tokens": written,
             "cache_read_input_tokens": cached,
             "output_tokens": reply.completion_tokens if output else 1,
         }

@@ -1,8 +1,15 @@
-"""A fake OpenAI-compatible upstream (`/v1/chat/completions`, `/v1/models`) for tests."""
+"""A fake OpenAI-compatible upstream (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`).
+
+Embeddings are deterministic: each input's vector comes from the SHA-256 of its JSON, so a test
+can compute what it must get back (`vector(input, dimensions)`); `prompt_tokens` is the Reply's.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import struct
 import time
 from typing import Any
 
@@ -21,6 +28,14 @@ def _usage(reply: Reply) -> dict[str, Any]:
     if reply.cached_tokens is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
     return usage
+
+
+def vector(item: Any, size: int) -> list[float]:
+    """The fake's embedding of one input: `size` floats in [-1, 1), exact in float32."""
+    seed = hashlib.sha256(orjson.dumps(item)).digest()
+    while len(seed) < size:
+        seed += hashlib.sha256(seed).digest()
+    return [(b - 128) / 128 for b in seed[:size]]
 
 
 def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
@@ -43,8 +58,43 @@ class FakeOpenAI(FakeServer):
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
         return app
+
+    async def scripted(self, reply: Reply) -> web.Response | None:
+        """The answer a Reply scripts whatever was asked (a delay first, an error, raw bytes)."""
+        if reply.hang:
+            await asyncio.sleep(3600)
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        if reply.status >= 400:
+            return await error_response(reply)
+        if reply.raw is not None:
+            return web.Response(body=reply.raw, content_type="application/json")
+        return None
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body, reply = await self.read(request)
+        scripted = await self.scripted(reply)
+        if scripted is not None:
+            return scripted
+        inputs = body.get("input")
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs
+                                       and isinstance(inputs[0], int)):
+            inputs = [inputs]
+        size = body.get("dimensions") or 8
+        data = []
+        for i, item in enumerate(inputs or []):
+            values = vector(item, size)
+            encoded: Any = values
+            if body.get("encoding_format") == "base64":
+                encoded = base64.b64encode(struct.pack(f"<{size}f", *values)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": encoded})
+        out = {"object": "list", "data": data, "model": str(body.get("model")),
+               "usage": {"prompt_tokens": reply.prompt_tokens,
+                         "total_tokens": reply.prompt_tokens}}
+        return web.Response(body=orjson.dumps(out), content_type="application/json")
 
     async def models(self, request: web.Request) -> web.Response:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"}
@@ -53,20 +103,15 @@ class FakeOpenAI(FakeServer):
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body, reply = await self.read(request)
-        if reply.hang:
-            await asyncio.sleep(3600)
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
         messages = body.get("messages") or [{}]
         if reply.reject_prefill and messages[-1].get("role") == "assistant":
             return await error_response(Reply(status=400, error={"error": {
                 "message": "This model does not support assistant message prefill: the last "
                            "message must be from the user.",
                 "type": "invalid_request_error", "param": "messages", "code": None}}))
-        if reply.status >= 400:
-            return await error_response(reply)
-        if reply.raw is not None:
-            return web.Response(body=reply.raw, content_type="application/json")
+        scripted = await self.scripted(reply)
+        if scripted is not None:
+            return scripted
         if body.get("stream"):
             return await self.stream(request, body, reply)
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}

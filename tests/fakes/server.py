@@ -34,6 +34,7 @@ class Reply:
     prompt_tokens: int = 12
     completion_tokens: int = 7
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None  # Anthropic: prompt tokens written to the cache
     finish_reason: str | None = None
     raw: bytes | None = None  # send exactly these bytes as a 200 body
     hang: bool = False  # accept the request and never answer it
