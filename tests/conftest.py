@@ -13,6 +13,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.gateway_server import GatewayServer, config_dict
+from tests.servers import PostgresServer, RedisServer, ServerMissing
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -62,3 +63,37 @@ def gateway(make_gateway: Callable[..., GatewayServer], fake_openai: FakeOpenAI)
         {"fake": {"kind": "openai", "base_url": fake_openai.url, "api_key": "sk-fake"}},
         openai_models(),
     )
+
+
+# -- real PostgreSQL and Redis (tests/servers.py): a missing binary fails, it never skips --------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session; each test takes its own database (`pg_url`)."""
+    try:
+        server = PostgresServer()
+    except ServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """The SQLAlchemy URL of a new, empty PostgreSQL database for this test."""
+    name = "t_" + os.urandom(6).hex()
+    return postgres_server.create_database(name)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of this test's own (cheap to start), so a test may stop and restart it."""
+    try:
+        server = RedisServer()
+    except ServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server.start()
+    yield server
+    server.close()
