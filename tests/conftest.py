@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +14,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from tests.fakes.openai_server import FakeOpenAI
 from tests.gateway_server import GatewayServer, config_dict
 from tests.servers import PostgresServer, RedisServer, ServerMissing
+
+if TYPE_CHECKING:
+    from gateway.state import State
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -97,3 +100,21 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def state_clients(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], State]]:
+    """Makes clients of one state backend (each test runs on all three); the clients one test
+    makes share their state, as instances (or workers) sharing Redis (or a file) do."""
+    from gateway.state import MemoryState
+    from gateway.state.redis_state import RedisState
+    from gateway.state.sqlite import SqliteState
+
+    if request.param == "memory":
+        shared = MemoryState()
+        yield lambda: shared
+    elif request.param == "sqlite":
+        yield lambda: SqliteState(tmp_path / "state.db")
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        yield lambda: RedisState(server.url)

@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.state import Charge, Counter, MemoryState, Rate, State
-from gateway.state.redis_state import RedisState
+from gateway.state import Charge, Counter, Rate, State
 from gateway.state.sqlite import SqliteState
-from tests.servers import RedisServer
 
-BACKENDS = ["memory", "sqlite", "redis"]
 Make = Callable[[], State]
 
 
-@pytest.fixture(params=BACKENDS)
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
-    """Builds clients of one backend; every client made by one test sees the same state."""
-    if request.param == "memory":
-        shared = MemoryState()
-        yield lambda: shared
-    elif request.param == "sqlite":
-        yield lambda: SqliteState(tmp_path / "state.db")
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        yield lambda: RedisState(server.url)
+@pytest.fixture
+def make(state_clients: Make) -> Make:
+    return state_clients
 
 
 def run(make: Make, main: Callable[[State], Coroutine[Any, Any, None]]) -> None:
