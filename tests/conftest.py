@@ -90,6 +90,14 @@ def pg_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> s
     return postgres_server.create_database(name)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A request log's URL: a SQLite file, then a new PostgreSQL database (each test runs on both)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A Redis of this test's own (cheap to start), so a test may stop and restart it."""
