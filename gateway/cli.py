@@ -12,11 +12,13 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config import ConfigError, GatewayConfig, load_config
+
+T = TypeVar("T")
 
 
 def _config(path: str | None) -> GatewayConfig:
@@ -110,6 +112,19 @@ def _since(text: str | None) -> Any:
         raise SystemExit(f"--since: {exc}") from None
 
 
+def _read_log(config: GatewayConfig, read: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a read of the request log; a log that cannot be reached is an error naming it."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return asyncio.run(read())
+    except (SQLAlchemyError, OSError) as exc:
+        url = make_url(config.database.url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise SystemExit(f"database.url: cannot read the request log at {url}: {reason}") from None
+
+
 def cmd_costs(args: argparse.Namespace) -> int:
     from gateway.usage.render import render_costs
     from gateway.usage.reports import LogReader
@@ -123,7 +138,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
         finally:
             await reader.aclose()
 
-    report = asyncio.run(run())
+    report = _read_log(config, run)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -146,7 +161,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         finally:
             await reader.aclose()
 
-    rows = asyncio.run(run())
+    rows = _read_log(config, run)
     print(json.dumps(rows, indent=2, default=str) if args.json else render_logs(rows))
     return 0
 
