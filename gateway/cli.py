@@ -10,11 +10,15 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 from gateway.config import ConfigError, GatewayConfig, load_config
+
+T = TypeVar("T")
 
 
 def _config(path: str | None) -> GatewayConfig:
@@ -34,12 +38,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args.config)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
+    if args.workers is not None and args.workers < 1:
+        raise SystemExit("--workers: must be at least 1")
+    workers = args.workers or config.server.workers
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(config), host=host, port=port, loop="uvloop", http="httptools",
-        access_log=False, log_level="warning", timeout_graceful_shutdown=30,
-        lifespan="on", backlog=2048,
-    ))
+    options: dict[str, Any] = dict(
+        host=host, port=port, loop="uvloop", http="httptools", access_log=False,
+        log_level="warning", timeout_graceful_shutdown=30, lifespan="on", backlog=2048,
+    )
+    print(f"gateway listening on http://{host}:{port}/v1 ({len(config.models)} models, "
+          f"log: {config.database.url}, workers: {workers})", file=sys.stderr, flush=True)
+    if workers > 1:
+        # uvicorn binds the port once and spawns N fresh processes that accept on it; each
+        # builds its own app from the same file (the limits, budgets and circuits they share
+        # live in state.url, else in a SQLite file beside the log: see gateway/state).
+        os.environ["GATEWAY_CONFIG"] = str(Path(config.source).resolve())
+        uvicorn.run("gateway.cli:worker_app", factory=True, workers=workers, **options)
+        return 0
+    server = uvicorn.Server(uvicorn.Config(create_app(config), **options))
+    _settle_gc()
+    server.run()
+    return 0
+
+
+def worker_app() -> Any:
+    """One worker process of `gateway serve --workers N`: the app, from $GATEWAY_CONFIG."""
+    from gateway.app import create_app
+
+    config = _config(None)
+    if config.server.workers < 2:  # tells build_state it is not alone
+        config = config.model_copy(
+            update={"server": config.server.model_copy(update={"workers": 2})})
+    app = create_app(config)
+    _settle_gc()
+    return app
+
+
+def _settle_gc() -> None:
     # Long-lived request objects make CPython's young-generation collections frequent and
     # costly under load (~0.25 ms a request measured); freeze what startup built, collect less.
     import gc
@@ -47,10 +82,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    print(f"gateway listening on http://{host}:{port}/v1 ({len(config.models)} models, "
-          f"log: {config.database.url})", file=sys.stderr, flush=True)
-    server.run()
-    return 0
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -102,6 +133,19 @@ def _since(text: str | None) -> Any:
         raise SystemExit(f"--since: {exc}") from None
 
 
+def _read_log(config: GatewayConfig, read: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a read of the request log; a log that cannot be reached is an error naming it."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return asyncio.run(read())
+    except (SQLAlchemyError, OSError) as exc:
+        url = make_url(config.database.url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise SystemExit(f"database.url: cannot read the request log at {url}: {reason}") from None
+
+
 def cmd_costs(args: argparse.Namespace) -> int:
     from gateway.usage.render import render_costs
     from gateway.usage.reports import LogReader
@@ -115,7 +159,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
         finally:
             await reader.aclose()
 
-    report = asyncio.run(run())
+    report = _read_log(config, run)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -138,7 +182,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         finally:
             await reader.aclose()
 
-    rows = asyncio.run(run())
+    rows = _read_log(config, run)
     print(json.dumps(rows, indent=2, default=str) if args.json else render_logs(rows))
     return 0
 
@@ -200,6 +244,8 @@ def parser() -> argparse.ArgumentParser:
     c = command("serve", "run the server")
     c.add_argument("--host")
     c.add_argument("--port", type=int)
+    c.add_argument("--workers", type=int, help="worker processes sharing the port "
+                   "(default: server.workers, 1)")
     c.set_defaults(func=cmd_serve)
 
     c = command("route", "print the routing decision for a prompt (no upstream call)")

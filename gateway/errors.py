@@ -7,7 +7,8 @@
     ├── NotFound                      404 invalid_request_error not_found
     │   └── ModelNotFound             404 invalid_request_error model_not_found
     ├── PayloadTooLarge               413 invalid_request_error payload_too_large
-    ├── BudgetExceeded                429 insufficient_quota    budget_exceeded
+    ├── BudgetExceeded                429 insufficient_quota    budget_exceeded (no retry)
+    ├── RateLimited                   429 requests | tokens     rate_limit_exceeded (retry-after)
     ├── UpstreamRejected              4xx as the upstream said  the upstream's own code (a request
     │                                 every model would refuse: malformed, content filter)
     ├── UpstreamUnavailable           502/503/504 api_error     upstream_unavailable
@@ -26,8 +27,9 @@ model may help (a malformed request fails everywhere, so it does not fall back).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
@@ -105,6 +107,28 @@ class BudgetExceeded(GatewayError):
 
     def headers(self) -> dict[str, str]:
         return {"x-should-retry": "false"}
+
+
+class RateLimited(GatewayError):
+    """A key went over its `rpm` (type `requests`) or `tpm` (type `tokens`), as OpenAI says it.
+
+    `retry-after` (whole seconds, as the header is defined) and `retry-after-ms` say when the
+    request would fit; the OpenAI SDKs wait that long before their own retry.
+    """
+
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: float,
+                 limit: Literal["requests", "tokens"] = "requests") -> None:
+        super().__init__(message)
+        self.type = limit
+        self.retry_after_s = max(0.0, retry_after_s)
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, math.ceil(self.retry_after_s))),
+                "retry-after-ms": str(max(1, math.ceil(self.retry_after_s * 1000)))}
 
 
 @dataclass(frozen=True)

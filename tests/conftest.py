@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,6 +13,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.gateway_server import GatewayServer, config_dict
+from tests.servers import PostgresServer, RedisServer, ServerMissing
+
+if TYPE_CHECKING:
+    from gateway.state import State
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -62,3 +66,63 @@ def gateway(make_gateway: Callable[..., GatewayServer], fake_openai: FakeOpenAI)
         {"fake": {"kind": "openai", "base_url": fake_openai.url, "api_key": "sk-fake"}},
         openai_models(),
     )
+
+
+# -- real PostgreSQL and Redis (tests/servers.py): a missing binary fails, it never skips --------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session; each test takes its own database (`pg_url`)."""
+    try:
+        server = PostgresServer()
+    except ServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """The SQLAlchemy URL of a new, empty PostgreSQL database for this test."""
+    name = "t_" + os.urandom(6).hex()
+    return postgres_server.create_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A request log's URL: a SQLite file, then a new PostgreSQL database (each test runs on both)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of this test's own (cheap to start), so a test may stop and restart it."""
+    try:
+        server = RedisServer()
+    except ServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def state_clients(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], State]]:
+    """Makes clients of one state backend (each test runs on all three); the clients one test
+    makes share their state, as instances (or workers) sharing Redis (or a file) do."""
+    from gateway.state import MemoryState
+    from gateway.state.redis_state import RedisState
+    from gateway.state.sqlite import SqliteState
+
+    if request.param == "memory":
+        shared = MemoryState()
+        yield lambda: shared
+    elif request.param == "sqlite":
+        yield lambda: SqliteState(tmp_path / "state.db")
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        yield lambda: RedisState(server.url)

@@ -84,7 +84,8 @@ class GatewayServer:
 class GatewayProcess:
     """`python -m gateway serve` as a real process, for signal tests."""
 
-    def __init__(self, tree: dict[str, Any], workdir: Path) -> None:
+    def __init__(self, tree: dict[str, Any], workdir: Path, *args: str) -> None:
+        self.args = args  # more `gateway serve` options, e.g. "--workers", "2"
         self.port = free_port()
         self.path = workdir / "gateway.yaml"
         self.path.write_text(yaml.safe_dump(tree))
@@ -99,7 +100,7 @@ class GatewayProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", str(self.path),
-             "--port", str(self.port)],
+             "--port", str(self.port), *self.args],
             cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30

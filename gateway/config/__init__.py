@@ -35,6 +35,7 @@ from gateway.config.routing import (
 )
 from gateway.config.sections import (
     ROLES,
+    STATE_SCHEMES,
     ApiKey,
     AuthConfig,
     BudgetConfig,
@@ -46,7 +47,7 @@ from gateway.config.sections import (
 
 __all__ = [
     "CAPABILITIES", "CONSENSUS_PROFILE", "DEFAULT_PROFILES", "LOCAL_PROFILE", "ROLES",
-    "STRATEGIES", "TASKS", "ApiKey", "Arm", "AuthConfig", "Backoff", "BreakerConfig",
+    "STATE_SCHEMES", "STRATEGIES", "TASKS", "ApiKey", "Arm", "AuthConfig", "Backoff", "BreakerConfig",
     "BudgetConfig", "ConfigError", "DatabaseConfig", "Deployment", "ExperimentConfig",
     "ExperimentMatch", "GatewayConfig", "LearnConfig", "ModelConfig", "ParallelConfig",
     "ProfileWeights", "ProviderConfig", "ReliabilityConfig", "RoutingConfig", "ServerConfig",

@@ -64,8 +64,12 @@ class BudgetConfig(Frozen):
     alert_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
 
 
+# Redis (shared by instances), or a SQLite file (shared by the workers of one host).
+STATE_SCHEMES = ("redis://", "rediss://", "unix://", "sqlite:///")
+
+
 class StateConfig(Frozen):
-    """Where shared counters and states live: in the process (no url) or Redis."""
+    """Where shared counters and states live: in the process (no url), Redis, or a SQLite file."""
 
     url: str | None = None
 
@@ -73,6 +77,14 @@ class StateConfig(Frozen):
     @classmethod
     def _empty(cls, value: Any) -> Any:
         return value or None  # an unset ${REDIS_URL} leaves ""
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(STATE_SCHEMES):
+            raise ValueError(f"unsupported {value.partition(':')[0]!r} URL: use redis://host:port/db, "
+                             "rediss://..., unix:///path.sock or sqlite:///path")
+        return value
 
 
 class TelemetryConfig(Frozen):

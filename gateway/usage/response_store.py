@@ -19,7 +19,8 @@ import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.usage.schema import make_engine, prepare, responses
+from gateway.usage.migrate import upgrade
+from gateway.usage.schema import make_engine, responses
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class SqlResponseStore:
         async with self._lock:  # one creation of the engine and the table, however many callers
             if self._engine is None:
                 engine = make_engine(self.url, busy_timeout_ms=self._busy_timeout_ms)
-                await prepare(engine, self.url)
+                await upgrade(engine, self.url)
                 self._engine = engine
             return self._engine
 

@@ -1,4 +1,9 @@
-"""Request log schema: the tables (SQLAlchemy Core), the async engine, and records -> rows."""
+"""Request log schema: the tables (SQLAlchemy Core), the async engine, and records -> rows.
+
+The tables here are the truth the code reads and writes; the database gets them through the
+migrations in `migrations/` (run by `migrate.py` at start). A change here needs a revision
+there (`python -m gateway.usage.migrate new "..."`); a test fails until it has one.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +27,10 @@ from sqlalchemy import (
     Table,
     Text,
     event,
-    inspect,
     make_url,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeDecorator
 
 from gateway.usage.events import FeedbackRecord, RequestRecord
@@ -137,6 +139,10 @@ responses = Table(
 
 JSON_COLUMNS = {"usage_json": "usage_json", "features_json": "features"}  # column -> field
 _PLAIN = tuple(c.name for c in requests.c if c.name not in JSON_COLUMNS)
+# Text columns a client's input can fill: PostgreSQL refuses a row whose string is longer than
+# its VARCHAR or holds a NUL (SQLite takes both), and a refused row is a lost row.
+_TEXTS = tuple((c.name, getattr(c.type, "length", None)) for c in requests.c
+               if isinstance(c.type, String) and c.name not in JSON_COLUMNS)
 
 
 # -- engine ----------------------------------------------------------------------------------
@@ -170,27 +176,6 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, wal: bool = True) -> A
     return engine
 
 
-async def prepare(engine: AsyncEngine, url: str) -> None:
-    """Create the sqlite file's directory, the tables, and any column added since they were."""
-    path = sqlite_file(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    async with engine.begin() as conn:
-        await conn.run_sync(_create)
-
-
-def _create(conn: Connection) -> None:
-    metadata.create_all(conn)
-    insp = inspect(conn)
-    for table in metadata.sorted_tables:
-        have = {c["name"] for c in insp.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in have and column.nullable:
-                ddl = CreateColumn(column).compile(dialect=conn.dialect)
-                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
-                log.info("request log: added column %s.%s", table.name, column.name)
-
-
 def is_row_error(exc: BaseException) -> bool:
     """The rows are at fault (duplicate id, unstorable value), not the database: no retry helps."""
     if isinstance(exc, IntegrityError | DataError):
@@ -219,12 +204,23 @@ def loads(text: str | None) -> Any:
         return None
 
 
+def _storable(value: Any, length: int | None) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        if length and len(value) > length:
+            value = value[:length]
+    return value
+
+
 def request_rows(record: RequestRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The `requests` row of a record and its `attempts` rows."""
     fields = vars(record)  # a plain dict read: this runs on the event loop for every row
     row = {name: fields.get(name) for name in _PLAIN}
     for column, field in JSON_COLUMNS.items():
         row[column] = dumps(fields.get(field))
+    for name, length in _TEXTS:
+        row[name] = _storable(row[name], length)
     row["stream"] = bool(row["stream"])
     row["attempts"] = row["attempts"] or 0
     if row["created_at"] is None:
@@ -237,7 +233,7 @@ def request_rows(record: RequestRecord) -> tuple[dict[str, Any], list[dict[str, 
             "provider": a.provider,
             "status": a.status,
             "http_status": a.http_status,
-            "error": a.error,
+            "error": _storable(a.error, None),
             "latency_ms": a.latency_ms,
             "cost_usd": a.cost_usd,
             "started_at": None if a.started_at is None else datetime.fromtimestamp(a.started_at, UTC),

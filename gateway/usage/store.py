@@ -23,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config import DatabaseConfig
 from gateway.usage.events import FeedbackRecord, RequestRecord
+from gateway.usage.migrate import upgrade
 from gateway.usage.schema import (
     attempts,
     feedback,
     feedback_row,
     is_row_error,
     make_engine,
-    prepare,
     request_rows,
     requests,
 )
@@ -107,7 +107,7 @@ class SqlSink:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Build the engine, create the tables if it can, and start the writer task.
+        """Build the engine, create or upgrade the tables if it can, and start the writer task.
 
         An unusable URL (unknown dialect, driver not installed) raises: that is a configuration
         error. An unreachable or unwritable database only logs: the writer keeps retrying.
@@ -119,7 +119,7 @@ class SqlSink:
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise ValueError(f"database.url: cannot use {self.db.url!r}: {exc}") from exc
         try:
-            await prepare(self._engine, self.db.url)
+            await upgrade(self._engine, self.db.url)
             self._ready = True
         except (SQLAlchemyError, OSError) as exc:
             self._warn(exc)
@@ -229,7 +229,7 @@ class SqlSink:
         """Store `batch`, emptying it as rows are stored (what is left is retried)."""
         assert self._engine is not None
         if not self._ready:
-            await prepare(self._engine, self.db.url)
+            await upgrade(self._engine, self.db.url)
             self._ready = True
         try:
             await self._insert(batch)

@@ -1,4 +1,5 @@
-"""Reading the request log back: the cost report's arithmetic, recent rows, spend, outcomes."""
+"""Reading the request log back: the cost report's arithmetic, recent rows, spend, outcomes;
+on SQLite and on a real PostgreSQL (`log_url`)."""
 
 from __future__ import annotations
 
@@ -39,13 +40,11 @@ ROWS = [
 
 
 def with_log(
-    tmp_path: Path,
+    url: str,
     records: list[RequestRecord],
     check: Callable[[LogReader], Coroutine[Any, Any, None]],
     fb: list[FeedbackRecord] = [],  # noqa: B006 (read-only)
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
-
     async def main() -> None:
         sink = SqlSink(DatabaseConfig(url=url))
         await sink.start()
@@ -63,7 +62,7 @@ def with_log(
     asyncio.run(main())
 
 
-def test_report_by_model_sums_exactly(tmp_path: Path) -> None:
+def test_report_by_model_sums_exactly(log_url: str) -> None:
     async def check(reader: LogReader) -> None:
         report = await reader.usage_report(None, "model")
         assert report["since"] is None and report["by"] == "model"
@@ -79,10 +78,10 @@ def test_report_by_model_sums_exactly(tmp_path: Path) -> None:
             "cost_usd": 0.600000123, "unpriced": 1, "p50_latency_ms": 30.0,
         }  # fmt: skip
 
-    with_log(tmp_path, ROWS, check)
+    with_log(log_url, ROWS, check)
 
 
-def test_report_since_and_other_groupings(tmp_path: Path) -> None:
+def test_report_since_and_other_groupings(log_url: str) -> None:
     async def check(reader: LogReader) -> None:
         since = NOW - timedelta(days=1, hours=1)
         by_task = await reader.usage_report(since, "task")
@@ -106,16 +105,16 @@ def test_report_since_and_other_groupings(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="use one of model, provider, task, day, key"):
             await reader.usage_report(None, "colour")
 
-    with_log(tmp_path, ROWS, check)
+    with_log(log_url, ROWS, check)
 
 
-def test_an_empty_window_reports_zero(tmp_path: Path) -> None:
+def test_an_empty_window_reports_zero(log_url: str) -> None:
     async def check(reader: LogReader) -> None:
         report = await reader.usage_report(NOW + timedelta(days=1), "model")
         assert report["groups"] == []
         assert report["total"]["requests"] == 0 and report["total"]["p50_latency_ms"] is None
 
-    with_log(tmp_path, ROWS, check)
+    with_log(log_url, ROWS, check)
 
 
 def test_a_missing_database_reads_as_empty_and_is_not_created(tmp_path: Path) -> None:
@@ -147,7 +146,7 @@ def test_a_database_without_tables_reads_as_empty(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_recent_is_newest_first_with_attempts(tmp_path: Path) -> None:
+def test_recent_is_newest_first_with_attempts(log_url: str) -> None:
     tries = [
         AttemptInfo(1, "x", "px", "error", 429, "rate limited", 3.0),
         AttemptInfo(2, "a", "p1", "success", 200, None, 9.0),
@@ -168,10 +167,10 @@ def test_recent_is_newest_first_with_attempts(tmp_path: Path) -> None:
         old = await reader.recent(100, NOW - timedelta(days=1, hours=1))
         assert {r["id"] for r in old} == {"r1", "r2", "r4", "r6"}
 
-    with_log(tmp_path, records, check)
+    with_log(log_url, records, check)
 
 
-def test_exists_and_spend(tmp_path: Path) -> None:
+def test_exists_and_spend(log_url: str) -> None:
     async def check(reader: LogReader) -> None:
         assert await reader.request_owner("r3") is not None
         assert await reader.request_owner("nope") is None
@@ -180,10 +179,10 @@ def test_exists_and_spend(tmp_path: Path) -> None:
         assert await reader.spend(NOW - timedelta(days=30), api_key="k1") == 0.3
         assert await reader.spend(NOW - timedelta(days=30), api_key="nobody") == 0.0
 
-    with_log(tmp_path, ROWS, check)
+    with_log(log_url, ROWS, check)
 
 
-def test_outcomes_join_the_latest_feedback(tmp_path: Path) -> None:
+def test_outcomes_join_the_latest_feedback(log_url: str) -> None:
     fb = [
         FeedbackRecord("r1", "failure", score=0.0, created_at=NOW),
         FeedbackRecord("r1", "success", score=0.9, rating=5, created_at=NOW),  # the latest wins
@@ -208,7 +207,7 @@ def test_outcomes_join_the_latest_feedback(tmp_path: Path) -> None:
         recent = await reader.outcomes(NOW - timedelta(hours=3))
         assert {r["id"] for r in recent} == {"r1", "r4"}
 
-    with_log(tmp_path, records, check, fb)
+    with_log(log_url, records, check, fb)
 
 
 @pytest.mark.parametrize(
@@ -236,3 +235,17 @@ def test_parse_since(text: str, expected: datetime) -> None:
 def test_parse_since_rejects_nonsense_clearly(text: str) -> None:
     with pytest.raises(ValueError, match=r"invalid since .*use a duration like 90m, 24h, 7d"):
         parse_since(text)
+
+
+def test_what_postgresql_would_refuse_is_stored_trimmed(log_url: str) -> None:
+    long_name = "x" * 1000  # a client may ask for any model name; the row must not be lost
+    records = [R(8, requested_model=long_name, error="bad\x00byte", attempt_rows=[
+        AttemptInfo(1, "a", "p1", "error", 500, "upstream said \x00", 1.0)])]
+
+    async def check(reader: LogReader) -> None:
+        (row,) = await reader.recent(1)
+        assert row["requested_model"] == "x" * 255
+        assert row["error"] == "bad\ufffdbyte"
+        assert row["attempt_rows"][0]["error"] == "upstream said \ufffd"
+
+    with_log(log_url, records, check)

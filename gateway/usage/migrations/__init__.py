@@ -1,0 +1,1 @@
+"""Record, schema: the Alembic migrations of the request log (run by `gateway.usage.migrate`)."""

@@ -1,0 +1,1 @@
+"""Record, schema: one revision of the request log per file, `NNNN_<what it does>.py`."""
