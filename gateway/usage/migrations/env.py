@@ -5,14 +5,14 @@ command), which passes an open connection in `config.attributes["connection"]`; 
 alembic.ini and no URL here. SQLite gets batch mode: it alters a table by copying it.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 
 from gateway.usage.schema import UTCDateTime, metadata
 
 
-def render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(kind: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Revisions stand alone: the gateway's own column types are written as what they store."""
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"  # UTC, naive: the conversion is the application's, not the DDL's
