@@ -3,10 +3,12 @@ the lifespan. Nothing else lives here: the request path is `pipeline.py`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,6 +19,7 @@ from gateway.api import routes
 from gateway.api.auth import Auth
 from gateway.api.respond import error_response
 from gateway.config import GatewayConfig
+from gateway.demo.config import simulated_providers
 from gateway.errors import GatewayError
 from gateway.execution.executor import Executor
 from gateway.health import Health
@@ -24,9 +27,10 @@ from gateway.learning import Learner
 from gateway.pipeline import Pipeline
 from gateway.plan import Planner
 from gateway.resilience.breaker import Breakers
-from gateway.resilience.budget import Budget
-from gateway.resilience.probe import LocalProbe
 from gateway.routing import Router
+from gateway.shared import SharedParts
+from gateway.telemetry import start_tracing
+from gateway.telemetry.feed import RoutingFeed
 from gateway.telemetry.metrics import Metrics
 from gateway.usage.pricing import PriceBook, with_prices
 from gateway.usage.recorder import Recorder
@@ -36,6 +40,9 @@ from gateway.usage.sink import Sink
 from gateway.usage.store import SqlSink
 from providers import build_provider
 from providers.base import Provider
+
+if TYPE_CHECKING:
+    from gateway.telemetry.tracing import Tracing
 
 log = logging.getLogger("gateway")
 
@@ -47,12 +54,10 @@ class Parts:
     config: GatewayConfig
     auth: Auth
     metrics: Metrics
-    breakers: Breakers
+    shared: SharedParts  # state, breakers, admission (rate limits, budgets), probe
     providers: dict[str, Provider]
-    probe: LocalProbe
     health: Health
     planner: Planner
-    budget: Budget
     executor: Executor
     sink: Sink
     reader: LogReader
@@ -60,24 +65,32 @@ class Parts:
     learner: Learner
     pipeline: Pipeline
     responses: ResponseStore
+    feed: RoutingFeed
+    tracing: Tracing | None
+
+    @property
+    def breakers(self) -> Breakers:
+        return self.shared.breakers
 
     async def start(self) -> None:
-        await self.sink.start()
-        await self.budget.load()
-        await self.probe.start()
+        await self.sink.start()  # creates or upgrades the log's tables first
+        await self.shared.start()
         await self.learner.start()
 
     async def close(self) -> None:
         await self.learner.close()
-        await self.probe.close()
+        self.feed.close()
         for name, provider in self.providers.items():
             try:
                 await provider.aclose()
             except Exception:  # one provider failing to close must not keep rows unflushed
                 log.exception("closing provider %s failed", name)
+        await self.shared.close()  # settles what is in flight, before the state goes
         await self.sink.close()  # flushes every row still in memory
         await self.reader.aclose()
         await self.responses.aclose()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)  # exports what is still queued
 
 
 def build(config: GatewayConfig, sink: Sink | None = None) -> Parts:
@@ -85,30 +98,31 @@ def build(config: GatewayConfig, sink: Sink | None = None) -> Parts:
     config = with_prices(config, prices)
     prices.warm(config.models)
     metrics = Metrics()
-    breakers = Breakers(config.reliability.circuit_breaker, config.providers,
-                        ((m.id, m.provider) for m in config.models))
+    reader = LogReader.from_config(config.database)
+    shared = SharedParts.from_config(config, reader)
     # Only providers with a key are built: an unused litellm-backed provider costs nothing.
     providers = {name: build_provider(p) for name, p in config.providers.items() if p.has_key}
-    probe = LocalProbe(config)
-    health = Health(config, breakers, probe)
+    health = Health(config, shared.breakers, shared.probe, shared.status)
     planner = Planner(config, Router(config), health)
-    reader = LogReader.from_config(config.database)
-    budget = Budget(config, reader)
     executor = Executor(
-        config, providers, breakers, health, prices,
+        config, providers, shared.breakers, health, prices,
         on_upstream_error=lambda p, exc: metrics.upstream_errors.labels(p, type(exc).__name__).inc(),
         on_resume=lambda outcome: metrics.resumes.labels(outcome).inc(),
     )
     sink = sink or SqlSink(config.database)
-    recorder = Recorder(sink, metrics)
+    feed = RoutingFeed(simulated_providers(config))
+    tracing = start_tracing(config.telemetry, config.providers)  # None without otlp_endpoint
+    observers = [feed.on_finished] + ([tracing.on_finished] if tracing is not None else [])
+    recorder = Recorder(sink, metrics, observers)
     learner = Learner(config.routing.learn, outcomes=reader.outcomes, use=planner.learned,
                       flush=getattr(sink, "flush", None))
-    pipeline = Pipeline(auth=Auth(config.auth), planner=planner, budget=budget, executor=executor,
-                        prices=prices, recorder=recorder,
+    pipeline = Pipeline(auth=Auth(config.auth), planner=planner, admission=shared.admission,
+                        executor=executor, recorder=recorder,
+                        simulated=simulated_providers(config),
                         max_body_bytes=int(config.server.max_body_mb * 1024 * 1024))
-    parts = Parts(config, pipeline.auth, metrics, breakers, providers, probe, health, planner,
-                  budget, executor, sink, reader, recorder, learner, pipeline,
-                  SqlResponseStore(config.database.url))
+    parts = Parts(config, pipeline.auth, metrics, shared, providers, health, planner, executor,
+                  sink, reader, recorder, learner, pipeline, SqlResponseStore(config.database.url),
+                  feed, tracing)
     metrics.watch(lambda: _gauges(parts))
     return parts
 

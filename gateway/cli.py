@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, route, costs, logs, check, eval, experiments.
+"""The `gateway` command: serve, route, costs, logs, check, eval, experiments, demo-traffic.
 
 argparse rather than a CLI framework: `gateway serve` is a long-running server whose idle
 memory we count, and the standard library costs nothing to import.
@@ -36,6 +36,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
 
     config = _config(args.config)
+    if args.demo:
+        from gateway.demo import demo_config
+
+        config = demo_config(config)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     if args.workers is not None and args.workers < 1:
@@ -46,18 +50,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=host, port=port, loop="uvloop", http="httptools", access_log=False,
         log_level="warning", timeout_graceful_shutdown=30, lifespan="on", backlog=2048,
     )
-    print(f"gateway listening on http://{host}:{port}/v1 ({len(config.models)} models, "
-          f"log: {config.database.url}, workers: {workers})", file=sys.stderr, flush=True)
     if workers > 1:
+        if args.demo:
+            raise SystemExit("--demo serves from one process: drop --workers")
+        print(f"gateway listening on http://{host}:{port}/v1 ({len(config.models)} models, "
+              f"log: {config.database.url}, workers: {workers})", file=sys.stderr, flush=True)
         # uvicorn binds the port once and spawns N fresh processes that accept on it; each
         # builds its own app from the same file (the limits, budgets and circuits they share
         # live in state.url, else in a SQLite file beside the log: see gateway/state).
         os.environ["GATEWAY_CONFIG"] = str(Path(config.source).resolve())
         uvicorn.run("gateway.cli:worker_app", factory=True, workers=workers, **options)
         return 0
-    server = uvicorn.Server(uvicorn.Config(create_app(config), **options))
+    try:
+        app = create_app(config)
+    except ConfigError as exc:  # e.g. telemetry asked for without its optional dependency
+        for line in exc.errors:
+            print(f"config error: {line}", file=sys.stderr)
+        return 1
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     _settle_gc()
-    server.run()
+    print(f"gateway listening on http://{host}:{port}/v1 ({len(config.models)} models, "
+          f"log: {config.database.url})", file=sys.stderr, flush=True)
+    stop_traffic = _demo(args, config, host, port, server) if args.demo else None
+    try:
+        server.run()
+    finally:
+        if stop_traffic is not None:
+            stop_traffic()
     return 0
 
 
@@ -82,6 +101,45 @@ def _settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+def _demo(args: argparse.Namespace, config: GatewayConfig, host: str, port: int,
+          server: Any) -> Any:
+    """Say loudly that answers are simulated; start the sample traffic unless told not to."""
+    from gateway.demo.traffic import start_in_background
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"DEMO: every provider is SIMULATED: no real model is called, every answer says so.\n"
+          f"      dashboard: http://{shown}:{port}/dashboard#5m", file=sys.stderr, flush=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per sample request
+    if args.demo_traffic <= 0:
+        return None
+    print(f"      sending sample traffic, {args.demo_traffic:g} requests/s "
+          "(--demo-traffic 0 to stop it)", file=sys.stderr, flush=True)
+    key = config.auth.api_keys[0].key if config.auth.api_keys else None
+    return start_in_background(f"http://{shown}:{port}", lambda: bool(server.started), key=key,
+                               rate=args.demo_traffic)
+
+
+def cmd_demo_traffic(args: argparse.Namespace) -> int:
+    import httpx
+
+    from gateway.demo.traffic import Tally, run_traffic
+
+    def report(t: Tally) -> None:
+        if t.sent % 10 == 0:
+            print(f"demo traffic: {t.sent} requests, {t.failed} failed", flush=True)
+
+    try:
+        tally = asyncio.run(run_traffic(args.url, key=args.key, rate=args.rate,
+                                        duration_s=args.duration, report=report))
+    except httpx.HTTPError as exc:
+        print(f"demo-traffic: cannot use the gateway at {args.url}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(f"demo traffic: {tally.sent} requests, {tally.ok} answered, {tally.failed} failed")
+    return 0
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -246,7 +304,20 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--port", type=int)
     c.add_argument("--workers", type=int, help="worker processes sharing the port "
                    "(default: server.workers, 1)")
+    c.add_argument("--demo", action="store_true",
+                   help="serve the configured models on simulated upstreams (no key, no model "
+                        "needed), logging to gateway-demo.db, with sample traffic")
+    c.add_argument("--demo-traffic", type=float, default=2.0, metavar="RATE",
+                   help="with --demo: sample requests per second (0: none; default 2)")
     c.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("demo-traffic", help="send a trickle of varied sample requests to a "
+                       "gateway (to watch its dashboard fill)")
+    c.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway's base URL")
+    c.add_argument("--key", help="the gateway's API key, when auth is on")
+    c.add_argument("--rate", type=float, default=2.0, help="requests per second (default 2)")
+    c.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+    c.set_defaults(func=cmd_demo_traffic)
 
     c = command("route", "print the routing decision for a prompt (no upstream call)")
     c.add_argument("--json", action="store_true")

@@ -73,6 +73,8 @@ class AuthenticationFailed(GatewayError):
 
 
 class PermissionDenied(GatewayError):
+    """A valid key whose role may not use this endpoint (a client key on /admin/*)."""
+
     status = 403
     type = "permission_error"
     code = "permission_denied"

@@ -9,6 +9,7 @@ will let traffic through again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway.config import GatewayConfig, ModelConfig
@@ -17,10 +18,12 @@ from gateway.resilience.probe import LocalProbe
 
 
 class Health:
-    def __init__(self, config: GatewayConfig, breakers: Breakers, probe: LocalProbe | None) -> None:
+    def __init__(self, config: GatewayConfig, breakers: Breakers, probe: LocalProbe | None,
+                 state: Callable[[], dict[str, Any]] = dict) -> None:
         self.config = config
         self.breakers = breakers
         self.probe = probe
+        self.state = state  # where shared limits, budgets and circuits live, and whether it is up
 
     def why_not(self, model: ModelConfig, provider: str | None = None) -> str | None:
         """None if the model can be called now (through `provider`, default its own), else why."""
@@ -55,12 +58,12 @@ class Health:
                 info["reachable"] = reachable
             providers[name] = info
         models = {m: b.snapshot() for m, b in self.breakers.models.items()}
-        return {"status": "ok", "providers": providers, "models": models}
+        return {"status": "ok", "providers": providers, "models": models, "state": self.state()}
 
 
 def _circuit(b: CircuitBreaker) -> str:
-    if b.state == OPEN:
-        left = max(0.0, b.opened_at + b.cooldown_s - time.monotonic())
+    left = b.retry_in_s()
+    if b.state == OPEN and left is not None:
         at = time.strftime("%H:%M:%S", time.gmtime(time.time() + left))
         return f"circuit open for {b.name} until {at} UTC (half-open then, in {left:.0f}s)"
     return f"circuit half-open for {b.name}: its probe call is in flight"

@@ -94,6 +94,7 @@ class Learner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._seen: tuple[Any, ...] | None = None  # the log as of the last fit
+        self._stopping = False
 
     @property
     def enabled(self) -> bool:
@@ -115,13 +116,15 @@ class Learner:
     async def close(self) -> None:
         if self._task is None:
             return
+        self._stopping = True  # Python 3.11's wait_for can swallow a cancel that meets its expiry
+        self._wake.set()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.refit_interval_s)
                 await asyncio.sleep(FEEDBACK_DEBOUNCE_S)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
@@ -27,15 +28,17 @@ from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, Provid
 from gateway.execution.attempts import AttemptLog
 from gateway.execution.chain import OpenStream
 from gateway.execution.executor import Executor
+from gateway.limits import Admission
+from gateway.limits.admit import Ticket
 from gateway.plan import Plan, Planner, Step
-from gateway.resilience.budget import Budget
 from gateway.resilience.timeouts import aclose
 from gateway.usage.events import RequestRecord
-from gateway.usage.pricing import PriceBook
 from gateway.usage.recorder import Recorder
 from providers.base import Usage
 
 log = logging.getLogger("gateway.pipeline")
+_FINISH = re.compile(rb'"(?:finish_reason|stop_reason)":\s*"(\w+)"')
+MAX_DOWNGRADE = 4  # models in a downgraded chain: the cheapest that fit, in order
 
 
 @runtime_checkable
@@ -50,18 +53,22 @@ class Hooks(Protocol):
 
 
 class Pipeline:
-    def __init__(self, *, auth: Auth, planner: Planner, budget: Budget, executor: Executor,
-                 prices: PriceBook, recorder: Recorder, max_body_bytes: int) -> None:
+    def __init__(self, *, auth: Auth, planner: Planner, admission: Admission, executor: Executor,
+                 recorder: Recorder, max_body_bytes: int,
+                 simulated: frozenset[str] = frozenset()) -> None:
         self.auth = auth
         self.planner = planner
-        self.budget = budget
+        self.admission = admission
         self.executor = executor
-        self.prices = prices
+        self.prices = executor.prices
         self.recorder = recorder
         self.max_body_bytes = max_body_bytes
+        self.simulated = simulated  # providers whose answers are simulated (the demo)
 
     async def handle(self, door: Door[Any], request: Request) -> Response:
-        record = RequestRecord(id="req_" + os.urandom(12).hex(), endpoint=door.endpoint)
+        record = RequestRecord(id="req_" + os.urandom(12).hex(), endpoint=door.endpoint,
+                               traceparent=request.headers.get("traceparent"))
+        ticket: Ticket | None = None
         streaming = False
         try:
             key = self.auth.check(request.headers)
@@ -72,21 +79,22 @@ class Pipeline:
             if hooks is not None:
                 req = await hooks.prepare(req, key)
             plan = self.planner.plan(req, record)
-            self._admit(plan, record)
+            ticket = await self._admit(plan, record)
             run = self.executor.start(plan, req, record)
             started = time.perf_counter()
             if req.stream:
                 opened = await run.open()
-                record.model, record.provider = opened.model.id, opened.model.provider
-                frames = self._relay(opened, run.log, record, started)
+                self._answered_by(record, opened.model)
+                frames = self._relay(opened, run.log, record, started, ticket)
                 on_final = functools.partial(hooks.finished, req, key) if hooks else None
                 response = http.stream(door, req, frames, opened.wire, opened.model.id, record,
                                        on_final)
                 streaming = True
                 return response
             model, completion = await run.complete()
-            record.model, record.provider = model.id, model.provider
+            self._answered_by(record, model)
             self._price(record, run.log)
+            record.finish_reasons = tuple(_FINISH.findall(completion.body)) or None
             record.status, record.http_status = "success", 200
             record.latency_ms = (time.perf_counter() - record.started) * 1000
             record.overhead_ms = max(0.0, record.latency_ms - (time.perf_counter() - started) * 1000)
@@ -108,21 +116,49 @@ class Pipeline:
             return http.failure(door, error, record)
         finally:
             if not streaming:
+                self._settle(ticket, record)
                 self.recorder.record(record)
 
     # -- the steps between plan and record ------------------------------------------------------
 
-    def _admit(self, plan: Plan, record: RequestRecord) -> None:
-        def expected_usd(model: ModelConfig) -> float:
-            price = self.prices.price(model)
-            if price is None:
-                return 0.0
-            return plan.estimate.expected_usd(float(price.input), float(price.output))
+    async def _admit(self, plan: Plan, record: RequestRecord) -> Ticket:
+        """Take the key's rate limits and reserve the worst this request can cost on any model
+        of its chain (a fallback may cost more than the first), or downgrade to what fits."""
+        budget = self.admission.budget
+        worst = self._worst(plan, plan.models)
+        if budget.on_exceed == "downgrade" and not budget.fits(record.api_key, worst):
+            options = [(m, self._worst(plan, [m])) for m in self.planner.usable_models()]
+            cheaper = budget.affordable(record.api_key, options)
+            if cheaper:
+                plan.steps = [Step(m) for m in cheaper[:MAX_DOWNGRADE]]
+                record.routing_reason = (f"budget downgrade: {plan.steps[0].model.id} fits; "
+                                         f"was {record.routing_reason}")
+                worst = self._worst(plan, plan.models)
+        e = plan.estimate
+        return await self.admission.admit(
+            record.api_key, tokens=e.prompt_tokens + e.expected_output_tokens, usd=worst)
 
-        downgrade = self.budget.check(record, plan.models, expected_usd,
-                                      self.planner.usable_models)
-        if downgrade is not None:
-            plan.steps = [Step(m) for m in downgrade]
+    def _worst(self, plan: Plan, models: list[ModelConfig]) -> float:
+        out = 0.0
+        for m in models:
+            price = self.prices.price(m)
+            if price is not None:
+                out = max(out, plan.estimate.worst_usd(
+                    float(price.input), float(price.output), model_max_output=m.max_output_tokens,
+                    context_window=m.context_window))
+        return out
+
+    def _settle(self, ticket: Ticket | None, record: RequestRecord) -> None:
+        """Give back what the request did not use (in a task: this may run in a cancelled one)."""
+        if ticket is not None:
+            tokens = None
+            if record.prompt_tokens is not None:
+                tokens = record.prompt_tokens + (record.completion_tokens or 0)
+            self.admission.settle_soon(ticket, tokens=tokens, usd=record.cost_usd or 0.0)
+
+    def _answered_by(self, record: RequestRecord, model: ModelConfig) -> None:
+        record.model, record.provider = model.id, model.provider
+        record.simulated = model.provider in self.simulated
 
     def _price(self, record: RequestRecord, attempts: AttemptLog) -> None:
         """What the request cost: the sum of what every upstream call was billed."""
@@ -134,8 +170,6 @@ class Pipeline:
         if not attempts.usage_raw:
             record.prompt_tokens = record.completion_tokens = None
             record.cost_note = record.cost_note or "the upstream reported no usage"
-        if record.cost_usd:
-            self.budget.spent(record.api_key, record.cost_usd)
 
     def _failed(self, record: RequestRecord, exc: GatewayError, http_status: int | None = None
                 ) -> None:
@@ -145,14 +179,17 @@ class Pipeline:
         record.latency_ms = (time.perf_counter() - record.started) * 1000
 
     async def _relay(self, opened: OpenStream, attempts: AttemptLog, record: RequestRecord,
-                     started: float) -> AsyncIterator[bytes | Usage]:
+                     started: float, ticket: Ticket) -> AsyncIterator[bytes | Usage]:
         """The stream as the door relays it; when it ends, however it ends, price and record."""
         error: ProviderError | None = None
         ended = False
+        last = b""
         try:
             async for item in opened.frames:
-                if record.ttft_ms is None and not isinstance(item, Usage):
-                    record.ttft_ms = (time.perf_counter() - record.started) * 1000
+                if not isinstance(item, Usage):
+                    if record.ttft_ms is None:
+                        record.ttft_ms = (time.perf_counter() - record.started) * 1000
+                    last = item
                 yield item
             ended = True
         except ProviderError as exc:
@@ -169,8 +206,10 @@ class Pipeline:
                 record.error = "client disconnected mid-stream"
             else:
                 record.status, record.http_status = "success", 200
+            record.finish_reasons = tuple(_FINISH.findall(last)) or None  # the last frame's
             record.latency_ms = (time.perf_counter() - record.started) * 1000
             record.overhead_ms = (started - record.started) * 1000  # the gateway's share of TTFT
+            self._settle(ticket, record)
             self.recorder.record(record)
 
 

@@ -18,6 +18,8 @@ class Kind:
     default_base_url: str | None = None  # None: the adapter's library knows where to go
     keyless: bool = False  # a local server: no API key needed
     litellm_prefix: str | None = None
+    genai_name: str | None = None  # OpenTelemetry's `gen_ai.provider.name`, when it has one
+    simulated: bool = False  # answers come from the gateway itself, not a model
 
 
 _OPENAI = "providers.openai_compat:OpenAICompatProvider"
@@ -26,17 +28,18 @@ _LITELLM = "providers.litellm_adapter:LiteLLMProvider"
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("openai", _OPENAI, "https://api.openai.com/v1", litellm_prefix="openai"),
+        Kind("openai", _OPENAI, "https://api.openai.com/v1", litellm_prefix="openai",
+             genai_name="openai"),
         Kind("lmstudio", _OPENAI, "http://localhost:1234/v1", keyless=True),
         Kind("ollama", _OPENAI, "http://localhost:11434/v1", keyless=True, litellm_prefix="ollama"),
         Kind("vllm", _OPENAI, "http://localhost:8000/v1", keyless=True),
         Kind("anthropic", "providers.anthropic:AnthropicProvider", "https://api.anthropic.com",
-             litellm_prefix="anthropic"),
-        Kind("gemini", _LITELLM, litellm_prefix="gemini"),
-        Kind("mistral", _LITELLM, litellm_prefix="mistral"),
-        Kind("cohere", _LITELLM, litellm_prefix="cohere_chat"),
+             litellm_prefix="anthropic", genai_name="anthropic"),
+        Kind("gemini", _LITELLM, litellm_prefix="gemini", genai_name="gcp.gemini"),
+        Kind("mistral", _LITELLM, litellm_prefix="mistral", genai_name="mistral_ai"),
+        Kind("cohere", _LITELLM, litellm_prefix="cohere_chat", genai_name="cohere"),
         Kind("litellm", _LITELLM),  # the prefix comes from the provider's `litellm_provider`
-        Kind("simulated", "providers.simulated:SimulatedProvider", keyless=True),
+        Kind("simulated", "providers.simulated:SimulatedProvider", keyless=True, simulated=True),
     )
 }
 

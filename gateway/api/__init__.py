@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway.api.admin import Admin
 from gateway.api.auth import ADMIN, CLIENT, Auth
 from gateway.api.batch import RouteBatch
+from gateway.api.dashboard import dashboard_routes
 from gateway.api.experiments import ExperimentsReport
+from gateway.api.feed import Feed
 from gateway.api.feedback import Feedback
 from gateway.api.models import Models
 from gateway.api.respond import JSONResponse
@@ -51,9 +53,9 @@ def door(parts: Parts, d: Door[Any]) -> Callable[[Request], Awaitable[Response]]
     return endpoint
 
 
-def routes(parts: Parts) -> list[Route]:
+def routes(parts: Parts) -> list[BaseRoute]:
     max_body = parts.pipeline.max_body_bytes
-    admin = Admin(parts.reader, parts.budget, parts.breakers)
+    admin = Admin(parts.reader, parts.shared.admission.budget, parts.breakers, parts.health)
     models = Models(parts.config)
     decide = RouteDecision(parts.planner, max_body)
     batch = RouteBatch(parts.planner, max_body)
@@ -91,6 +93,10 @@ def routes(parts: Parts) -> list[Route]:
         ("/admin/requests", admin.requests, "GET", ADMIN),
         ("/admin/budget", admin.budget_report, "GET", ADMIN),
         ("/admin/experiments", experiments.get, "GET", ADMIN),
+        ("/admin/series", admin.series, "GET", ADMIN),
+        ("/admin/latency", admin.latency, "GET", ADMIN),
+        ("/admin/routing", admin.routing, "GET", ADMIN),
+        ("/admin/circuits", admin.circuits, "GET", ADMIN),
         ("/v1/responses/{response_id}", responses.get, "GET", CLIENT),
         ("/admin/circuits/{name:path}/reset", admin.reset_circuit, "POST", ADMIN),
     ]
@@ -103,4 +109,8 @@ def routes(parts: Parts) -> list[Route]:
         Route("/v1/embeddings", door(parts, embeddings.DOOR), methods=["POST"]),
         *(Route(path, guarded(parts.auth, role, handler), methods=[method])
           for path, handler, method, role in table),
+        # the feed checks an admin key itself (a browser's WebSocket sends it as `?key=`); the
+        # dashboard's page holds no data, and shows only what the admin endpoints give it
+        WebSocketRoute("/ws/routing", Feed(parts.auth, parts.feed).serve),
+        *dashboard_routes(),
     ]

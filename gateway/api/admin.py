@@ -1,4 +1,16 @@
-"""GET /admin/usage, /admin/requests, /admin/budget; POST /admin/circuits/{name}/reset (admin keys)."""
+"""The admin endpoints (admin keys only): the cost report, the newest requests, budgets,
+circuits (and their reset), and the dashboard's aggregates, all read through the same
+`LogReader` as `gateway costs`:
+
+    GET /admin/usage?since=&by=          the `gateway costs` report
+    GET /admin/requests?limit=&since=    the newest log rows, with their attempts
+    GET /admin/budget                    spend against every budget, with alerts
+    GET /admin/series?since=&by=&bucket= spend, requests and errors per time bucket
+    GET /admin/latency?since=&bucket=    latency and TTFT percentiles per time bucket
+    GET /admin/routing?since=            where `auto` sent each task (task x model)
+    GET /admin/circuits                  every provider's and model's circuit, as /health
+    POST /admin/circuits/{name}/reset    close a provider's or a model's circuit
+"""
 
 from __future__ import annotations
 
@@ -10,9 +22,14 @@ from starlette.responses import Response
 from gateway.api.respond import JSONResponse
 from gateway.config import ApiKey
 from gateway.errors import InvalidRequest, NotFound
+from gateway.health import Health
+from gateway.limits.budget import Budget
 from gateway.resilience.breaker import Breakers
-from gateway.resilience.budget import Budget
+from gateway.usage.aggregates import BUCKET_NAMES
 from gateway.usage.reports import GROUPS, LogReader, parse_since
+
+SERIES_GROUPS = ("model", "provider", "task", "key")
+DEFAULT_WINDOW = "24h"
 
 
 def since_param(request: Request) -> datetime | None:
@@ -25,11 +42,26 @@ def since_param(request: Request) -> datetime | None:
         raise InvalidRequest(str(exc), param="since") from None
 
 
+def _window(request: Request) -> datetime:
+    since = since_param(request)
+    return since if since is not None else parse_since(DEFAULT_WINDOW)
+
+
+def _bucket(request: Request) -> str | None:
+    bucket = request.query_params.get("bucket") or None
+    if bucket is not None and bucket not in BUCKET_NAMES:
+        raise InvalidRequest(f"bucket must be one of {', '.join(BUCKET_NAMES)}, got {bucket!r}",
+                             param="bucket")
+    return bucket
+
+
 class Admin:
-    def __init__(self, reader: LogReader, budget: Budget, breakers: Breakers) -> None:
+    def __init__(self, reader: LogReader, budget: Budget, breakers: Breakers,
+                 health: Health) -> None:
         self.reader = reader
         self.budget = budget
         self.breakers = breakers
+        self.health = health
 
     async def usage(self, request: Request, key: ApiKey | None) -> Response:
         by = request.query_params.get("by", "model")
@@ -46,7 +78,23 @@ class Admin:
         return JSONResponse({"object": "list", "data": rows})
 
     async def budget_report(self, request: Request, key: ApiKey | None) -> Response:
-        return JSONResponse(self.budget.report())
+        return JSONResponse(await self.budget.report())
+
+    async def series(self, request: Request, key: ApiKey | None) -> Response:
+        by = request.query_params.get("by", "model")
+        if by not in SERIES_GROUPS:
+            raise InvalidRequest(f"by must be one of {', '.join(SERIES_GROUPS)}, got {by!r}",
+                                 param="by")
+        return JSONResponse(await self.reader.series(_window(request), by, _bucket(request)))
+
+    async def latency(self, request: Request, key: ApiKey | None) -> Response:
+        return JSONResponse(await self.reader.latency(_window(request), _bucket(request)))
+
+    async def routing(self, request: Request, key: ApiKey | None) -> Response:
+        return JSONResponse(await self.reader.routing_matrix(_window(request)))
+
+    async def circuits(self, request: Request, key: ApiKey | None) -> Response:
+        return JSONResponse(self.health.report())
 
     async def reset_circuit(self, request: Request, key: ApiKey | None) -> Response:
         name = request.path_params["name"]

@@ -48,7 +48,7 @@ class Auth:
         for known, key in self._keys:
             if hmac.compare_digest(known, digest):
                 if role == ADMIN and key.role != ADMIN:
-                    raise PermissionDenied(
-                        f"The key {key.name!r} has the {key.role!r} role; this needs an admin key.")
+                    raise PermissionDenied(f"The key {key.name!r} has the {key.role} role; this "
+                                           "endpoint needs an admin key.")
                 return key
         raise AuthenticationFailed("Incorrect API key provided.")

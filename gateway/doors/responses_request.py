@@ -101,7 +101,9 @@ def check_item(item: Any, where: str) -> None:
         role = item.get("role")
         if role not in ROLES:
             raise fail(f"{where}.role must be one of {', '.join(ROLES)}", f"{where}.role")
-        parts = OUTPUT_PARTS if role == "assistant" else INPUT_PARTS
+        # chat completions carry images and files in user turns only
+        parts = OUTPUT_PARTS if role == "assistant" else INPUT_PARTS if role == "user" else \
+            ("input_text",)
         _content(item.get("content"), f"{where}.content", parts)
     elif kind == "function_call":
         for key in ("call_id", "name", "arguments"):

@@ -40,6 +40,7 @@ class BreakerSync:
         self.applied = 0  # transitions taken over from other instances
         self._dirty: dict[str, CircuitBreaker] = {}
         self._wake: asyncio.Event | None = None
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -51,11 +52,15 @@ class BreakerSync:
             self._wake.set()
 
     async def start(self) -> None:
+        self._stopping = False
         self._wake = asyncio.Event()
         await self.sync_once()
         self._task = asyncio.create_task(self._run(), name="gateway.breaker.sync")
 
     async def close(self) -> None:
+        self._stopping = True  # Python 3.11's timeout can swallow a cancel that meets its expiry
+        if self._wake is not None:
+            self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -66,7 +71,7 @@ class BreakerSync:
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.refresh_s):
                     await self._wake.wait()

@@ -28,11 +28,14 @@ log = logging.getLogger("gateway.probe")
 
 
 def local_providers(config: GatewayConfig) -> dict[str, str]:
-    """provider name -> base URL, for providers serving at least one `local`-tagged model."""
+    """provider name -> base URL, for providers serving at least one `local`-tagged model.
+    One without a URL (a simulated upstream) has no server to probe."""
     names = {m.provider for m in config.models if m.is_local}
     out = {}
     for name in sorted(names):
-        out[name] = (config.providers[name].base_url or "").rstrip("/")
+        url = config.providers[name].base_url
+        if url:
+            out[name] = url.rstrip("/")
     return out
 
 

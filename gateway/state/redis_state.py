@@ -10,12 +10,16 @@ and a Redis Cluster accepts them too.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from typing import Any
 
 from gateway.state.base import Charge, Counter, Entry, Rate, Reserved, StateUnavailable, Taken
 from gateway.state.redis_scripts import PRELUDE, SCRIPTS
+
+log = logging.getLogger("gateway.state")
 
 PREFIX = "{gw}:"
 
@@ -152,7 +156,13 @@ class RedisState:
             raise StateUnavailable(f"redis {redact(self.url)}: {exc}") from exc
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        # redis-py's close can wait on a connection whose command was cancelled mid-read (a
+        # sync task stopped at shutdown); a gateway shutting down must not wait on it.
+        try:
+            async with asyncio.timeout(2):
+                await self.client.aclose()
+        except TimeoutError:
+            log.warning("shared state: %s did not close in 2 s; leaving it", redact(self.url))
 
     def status(self) -> dict[str, Any]:
         return {"backend": self.kind, "shared": self.shared, "url": redact(self.url)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.errors import AttemptInfo
 
@@ -43,14 +43,29 @@ class RequestRecord:
     arm: str | None = None
     tokens_estimated: bool = False  # the upstream reported no usage: tokens and cost estimated
     resumed: bool = False  # a stream cut mid-answer was continued on another attempt
+    simulated: bool = False  # answered by a simulated provider: no real model was called
     attempt_rows: list[AttemptInfo] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    # Not log columns: what observers (traces) need besides the row.
+    traceparent: str | None = None  # the client's W3C `traceparent` header, as sent
+    finish_reasons: tuple[str, ...] | None = None  # each choice's finish_reason, when known
 
     def row(self) -> dict[str, Any]:
         out = asdict(self)
-        out.pop("attempt_rows")
-        out.pop("started")
+        for name in ("attempt_rows", "started", "traceparent", "finish_reasons"):
+            out.pop(name)
         return out
+
+
+class RequestObserver(Protocol):
+    """Told of every finished request, after its row is queued (the live feed, traces).
+
+    `on_finished` runs on the request path: it must be O(1), never block and never raise; an
+    observer with real work to do queues the record and does it elsewhere. The record is not
+    changed after this call.
+    """
+
+    def on_finished(self, record: RequestRecord) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Select, case, cast, func, null, select
+from sqlalchemy import Date, Select, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.config import DatabaseConfig
+from gateway.usage import aggregates
 from gateway.usage.schema import (
     JSON_COLUMNS,
     attempts,
@@ -186,25 +187,81 @@ class LogReader:
     async def _medians(
         self, key: ColumnElement[Any] | None, since: datetime | None
     ) -> dict[Any, float | None]:
-        """Median latency per group, in SQL (window functions): no latency column leaves Python."""
-        lat = requests.c.latency_ms
-        part = [key] if key is not None else None
-        ranked = select(
-            (key if key is not None else null()).label("k"),
-            lat.label("v"),
-            func.row_number().over(partition_by=part, order_by=lat).label("rn"),
-            func.count().over(partition_by=part).label("n"),
-        ).where(lat.is_not(None))
-        if since is not None:
-            ranked = ranked.where(requests.c.created_at >= since)
-        sub = ranked.subquery()
-        # The middle row, or the mean of the two middle rows when the count is even.
-        query = (
-            select(sub.c.k, func.avg(sub.c.v))
-            .where(sub.c.rn.in_([(sub.c.n + 1) // 2, (sub.c.n + 2) // 2]))
-            .group_by(sub.c.k)
-        )
-        return {_iso(k): float(v) for k, v in await self._rows(query) if v is not None}
+        """Median latency per group, ranked in SQL: no latency column leaves the database."""
+        found = await self._quantiles(requests.c.latency_ms, key, since, (0.5,))
+        return {_iso(k): v[0.5] for k, v in found.items()}
+
+    async def _quantiles(
+        self, value: ColumnElement[Any], key: ColumnElement[Any] | None, since: datetime | None,
+        qs: Sequence[float],
+    ) -> dict[Any, dict[float, float]]:
+        return aggregates.interpolate(
+            await self._rows(aggregates.quantile_query(value, key, since, qs)), qs)
+
+    # -- the dashboard's aggregates ----------------------------------------------------------
+
+    async def _dialect(self) -> str:
+        engine = await self._ready()
+        return engine.dialect.name if engine is not None else "sqlite"
+
+    async def series(self, since: datetime, by: str = "model", bucket: str | None = None,
+                     now: datetime | None = None) -> dict[str, Any]:
+        """Requests, errors and USD per time bucket, one series per group (the ten largest by
+        cost or requests, then one "(other)"), plus the totals; every bucket from `since` to now
+        is present."""
+        if by not in GROUPS or by == "day":
+            raise ValueError(f"invalid by {by!r}: use one of model, provider, task, key")
+        now = now or datetime.now(UTC)
+        b = aggregates.pick_bucket(since, now, bucket)
+        names = aggregates.labels(since, now, b)
+        key = aggregates.bucket_key(requests.c.created_at, b, await self._dialect())
+        rows = await self._rows(aggregates.series_query(await self._group_key(by), key, since))
+        return {"since": _iso(since), "by": by, "bucket": b.name, "buckets": names,
+                **aggregates.fold_series(rows, names, b)}
+
+    async def latency(self, since: datetime, bucket: str | None = None,
+                      now: datetime | None = None) -> dict[str, Any]:
+        """p50 / p90 / p99 of latency and of time to first token, over the window and per
+        bucket, estimated from histograms counted in SQL (see `aggregates`: within a few %)."""
+        now = now or datetime.now(UTC)
+        b = aggregates.pick_bucket(since, now, bucket)
+        names = aggregates.labels(since, now, b)
+        dialect = await self._dialect()
+        key = aggregates.bucket_key(requests.c.created_at, b, dialect)
+        qs = aggregates.QUANTILES
+        out: dict[str, Any] = {"since": _iso(since), "bucket": b.name, "buckets": names,
+                               "total": {}}
+        for column in ("latency_ms", "ttft_ms"):
+            query = aggregates.histogram_query(requests.c[column], key, since, dialect)
+            per: dict[str, dict[int, int]] = {}
+            total: dict[int, int] = {}
+            for k, bin_, n in await self._rows(query):
+                one = per.setdefault(aggregates.label(str(k), b), {})
+                one[int(bin_)] = one.get(int(bin_), 0) + int(n)
+                total[int(bin_)] = total.get(int(bin_), 0) + int(n)
+            at = {k: aggregates.histogram_quantiles(v, qs) for k, v in per.items()}
+            whole = aggregates.histogram_quantiles(total, qs)
+            out["total"][column] = {aggregates.quantile_name(q): whole[q] for q in qs}
+            out["total"][column]["count"] = sum(total.values())
+            out[column] = {aggregates.quantile_name(q): [at[n][q] if n in at else None
+                                                         for n in names] for q in qs}
+        return out
+
+    async def routing_matrix(self, since: datetime | None) -> dict[str, Any]:
+        """Where `auto` (and its profiles) sent each task: requests, errors, USD per task and model."""
+        cells = [
+            {"task": task, "model": model, "requests": int(n), "errors": int(errors or 0),
+             "cost_usd": _usd(cost)}
+            for task, model, n, errors, cost in await self._rows(aggregates.matrix_query(since))
+        ]
+        by_task: dict[Any, int] = {}
+        by_model: dict[Any, int] = {}
+        for c in cells:
+            by_task[c["task"]] = by_task.get(c["task"], 0) + c["requests"]
+            by_model[c["model"]] = by_model.get(c["model"], 0) + c["requests"]
+        return {"since": _iso(since), "cells": cells,
+                "tasks": sorted(by_task, key=lambda t: (-by_task[t], str(t))),
+                "models": sorted(by_model, key=lambda m: (-by_model[m], str(m)))}
 
     # -- rows --------------------------------------------------------------------------------
 

@@ -89,9 +89,15 @@ requests = Table(
     Column("arm", String(255)),
     Column("tokens_estimated", Boolean),
     Column("resumed", Boolean),
-    Index("ix_requests_created_at", "created_at"),
-    Index("ix_requests_model", "model"),
-    Index("ix_requests_api_key", "api_key"),
+    Column("simulated", Boolean),  # answered by a `simulated` provider (the demo, load tests)
+    # Every report reads a time window and groups it: this index covers those queries (the
+    # table's wide text columns are never read), so a window is a range scan of one index.
+    # A single-column index on a grouped column (model, api_key) is deliberately absent:
+    # SQLite's planner prefers it for GROUP BY and then scans the whole table.
+    Index("ix_requests_window", "created_at", "model", "provider", "api_key", "task",
+          "requested_model", "status", "cost_usd", "latency_ms", "ttft_ms", "prompt_tokens",
+          "completion_tokens"),
+    Index("ix_requests_key_time", "api_key", "created_at"),  # one key's spend (budgets)
 )
 
 attempts = Table(
