@@ -28,7 +28,12 @@ PROVIDER_KINDS = (
     "openai", "anthropic", "gemini", "mistral", "cohere", "ollama", "lmstudio", "vllm", "litellm",
 )
 KEYLESS_KINDS = ("ollama", "lmstudio", "vllm")
-TASKS = ("code", "math", "reasoning", "extraction", "generation", "open_qa", "chat", "tool_use")
+# The tasks the classifier names (DESIGN.md, "Tasks"): the `task` routing option, the
+# `x-gateway-task` header, the log's `task` column and `quality:` keys use these words.
+TASKS = (
+    "code", "math", "reasoning", "open_qa", "closed_qa", "summarization", "extraction",
+    "classification", "rewrite", "generation", "brainstorming", "chat", "tool_use",
+)
 CAPABILITIES = ("tools", "vision", "json", "streaming")
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
