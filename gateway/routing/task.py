@@ -98,6 +98,13 @@ class Text:
 
 
 Add = Callable[[str, float, str], None]
+# A quoted text: opening quote after a space, colon or bracket (not an apostrophe in "Sarah's").
+_QUOTE_SPAN = re.compile(
+    r"(?:^|[\s:(])(?:'[^']{20,}'|\"[^\"]{20,}\"|\u2018[^\u2019]{20,}\u2019|\u201c[^\u201d]{20,}\u201d)"
+)
+_EITHER = re.compile(r"\b(?:is|are) (?:this|these|the|it|each)\b[^?.]{0,60}?\b[a-z]+ or (?:not )?[a-z]+\b")
+_ASKING = frozenset(b"what who when where which how why does do is are can could should will".split())
+_ME = frozenset(b"i im i'm my me myself".split())
 _QUOTED = re.compile(r"'[^']{12,}'|\"[^\"]{12,}\"")  # quoted material is not the question
 _CHOICE = re.compile(r"\b[a-z]+(?: [a-z]+)?, [a-z]+(?: [a-z]+)?,? or [a-z]+")
 
@@ -141,44 +148,61 @@ def _short_question(t: Text, add: Add, cued: bool) -> None:
         add("reasoning", 2.0, "completion")
 
 
-def _numbers(t: Text, add: Add, instructed: bool) -> None:
-    """A short prompt of numbers that asks for a quantity is a word problem; a prompt of
-    mostly numbers is maths too, unless it is the material of another task."""
+def _numbers(t: Text, add: Add, material: str | None, instructed: bool) -> None:
+    """A short prompt of numbers that asks for a quantity is a word problem (unless the
+    numbers are a quoted text to read); a prompt of mostly numbers is maths too, unless it is
+    the material of another task."""
     low, n = t.low, len(t.words)
     last = low.rstrip()[-160:]
     asks = last.endswith("?") or any(q in last for q in ("calculate", "compute", "find the"))
-    if t.digits and n <= 150 and asks and any(q in last for q in _QUANTITY_QUESTIONS):
+    wordy = not instructed and material != "quote"
+    if t.digits and n <= 150 and asks and wordy and any(q in last for q in _QUANTITY_QUESTIONS):
         add("math", 4.0, "word-problem")
-    elif t.digits and t.digits * 25 >= len(low) and n < 150 and not instructed:
+    elif t.digits and t.digits * 25 >= len(low) and n < 150 and not instructed and not material:
         add("math", 2.0, "numbers")
 
 
-def _passage(t: Text, scores: dict[str, float], add: Add) -> None:
-    """Material followed (or preceded) by a question about it is closed QA; a long passage
-    with no other instruction is too (reading comprehension)."""
+def _material(t: Text) -> str | None:
+    """The material the prompt carries to work on: "quote" (a quoted text), "block" (text
+    after a colon or a line break near its start), or None."""
+    if _QUOTE_SPAN.search(t.text):
+        return "quote"
     low = t.low
+    for sep in (": ", ":\n", "\n"):
+        i = low.find(sep)
+        if 0 < i < 200 and len(low) - i > 60:
+            return "block"
+    return None
+
+
+def _asks(t: Text) -> bool:
+    low = t.low.strip()
+    return low.endswith("?") or "?" in low[:ZONE_CHARS] or bool(t.words and t.words[0] in _ASKING)
+
+
+def _passage(t: Text, scores: dict[str, float], add: Add, material: str | None) -> None:
+    """A question about material the prompt carries is closed QA; a long passage with no
+    other instruction is too (reading comprehension)."""
     text_cue = max(scores[k] for k in TEXT_TASKS if k != "closed_qa")
-    if text_cue >= 3:
+    if text_cue >= 3 or scores["code"] >= 3:
         return
-    if _is_passage(t) and scores["code"] < 3:
+    if _is_passage(t):
         add("closed_qa", 4.0, "reading-passage")
-    elif len(t.words) > 40 and ("\n" in low.strip() or '"' in low or "'" in low or ":" in low):
-        tail = low.rstrip()
-        if tail.endswith("?") or low.lstrip()[:120].count("?"):
-            add("closed_qa", 1.5, "question-on-material")
+    elif material and _asks(t):
+        add("closed_qa", 2.5, "question-on-material")
 
 
 def _structure(t: Text, scores: dict[str, float], add: Add, turns: int) -> None:
     """Cues from the shape of the text rather than its words."""
     cued = max(scores.values()) >= MIN_SCORE  # a word or phrase already said what it is
     low, n = t.low, len(t.words)
+    material = _material(t)
     latex = low.count("$") >= 2 and "\\" in low
     if latex:
         add("math", 3.0, "latex")
-    _numbers(t, add, max(scores[k] for k in TEXT_TASKS) >= 3)
-    head = low[:ZONE_CHARS]
-    if _CHOICE.search(head) and ("'" in low or '"' in low or ":" in head):
-        add("classification", 2.0, "pick-one-of")  # "shipping, quality, price or service"
+    _numbers(t, add, material, max(scores[k] for k in TEXT_TASKS) >= 3)
+    if material and (_CHOICE.search(low[:ZONE_CHARS]) or _EITHER.search(low[:ZONE_CHARS])):
+        add("classification", 2.5, "pick-one-of")  # "positive or negative?" about a text
     braces = low.count("{") + low.count("}") + low.count(";\n") + low.count("\n    ")
     braces += low.count(";") // 2
     if braces >= 6:
@@ -190,13 +214,15 @@ def _structure(t: Text, scores: dict[str, float], add: Add, turns: int) -> None:
     if t.words and t.words[0] in _IMPERATIVE_GENERATE and scores["code"] < 3 and text_cue < 3:
         add("generation", 2.5, "asks-to-write")
     if not latex:
-        _passage(t, scores, add)
-    if 0 < n <= 60 and t.text[:200].isascii() and text_cue < 3:
+        _passage(t, scores, add, material)
+    if 0 < n <= 60 and t.text[:200].isascii() and text_cue < 3 and not material:
         _short_question(t, add, cued)
         if low.count(". ") >= 2 and low.rstrip().endswith("?") and not t.digits:
             add("reasoning", 2.0, "statements-then-question")  # a small puzzle
     if turns >= 2 and max(scores.values()) < 3:
         add("chat", 3.0, f"{turns}-turn conversation")
+    elif n <= 20 and not cued and not material and t.vocab & _ME and not t.vocab & _WH:
+        add("chat", 2.0, "about-me")  # "I miss my friends back home."
 
 
 def _find(low: str, phrase: str) -> int:
