@@ -190,6 +190,10 @@ class ProfileWeights(_Frozen):
     cost: float = Field(0.25, ge=0)
     latency: float = Field(0.15, ge=0)
     history: float = Field(0.10, ge=0)
+    # An explicit cost target: at most this share of what always using the strongest model
+    # would cost on the same traffic. None (the default): derived from the quality and cost
+    # weights, see routing/allocate.py `cost_share`.
+    cost_share: float | None = Field(default=None, gt=0, le=1)
 
 
 DEFAULT_PROFILES: dict[str, ProfileWeights] = {
@@ -211,6 +215,13 @@ class RoutingConfig(_Frozen):
     profiles: Mapping[str, ProfileWeights] = Field(default_factory=lambda: dict(DEFAULT_PROFILES))
     default_profile: str = "balanced"
     learn: LearnConfig = LearnConfig()
+    # auto:local escalates a request to a hosted model only above this complexity (1..10) ...
+    local_max_complexity: int = Field(default=3, ge=1, le=10)
+    # ... or after this many failed attempts on local models (the executor counts them).
+    local_failures_before_escalation: int = Field(default=2, ge=0)
+    # Share of auto traffic sent to the second-best allocation so the learner keeps evidence
+    # about models it would otherwise stop calling (never for auto:best or local-first).
+    explore_share: float = Field(default=0.03, ge=0, le=0.2)
 
     @field_validator("profiles", mode="after")
     @classmethod
