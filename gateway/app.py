@@ -87,14 +87,20 @@ class Gateway:
 
     # -- planning -------------------------------------------------------------------------------
 
-    def usable_map(self) -> dict[str, bool]:
-        return {m.id: self.dispatcher.usable(m) is None for m in self.config.models}
+    def unusable_map(self) -> dict[str, str]:
+        """Models that cannot be called now, each with the reason (routing names them)."""
+        out: dict[str, str] = {}
+        for m in self.config.models:
+            why = self.dispatcher.usable(m)
+            if why is not None:
+                out[m.id] = why
+        return out
 
     def _decide(self, req: ChatRequest, name: str) -> Decision:
         if name not in PROFILE_NAMES:
             raise ModelNotFound(name, self.model_names)
         return self.router.decide(req.body, profile=name.partition(":")[2] or None,
-                                  usable=self.usable_map(), options=req.routing)
+                                  unusable=self.unusable_map(), options=req.routing)
 
     def plan(self, req: ChatRequest, record: RequestRecord) -> list[ModelConfig]:
         """The models to try, in order: the router's plan for auto*, else the model + fallbacks."""
@@ -103,7 +109,7 @@ class Gateway:
             decision = self._decide(req, name)
             record.task, record.complexity = decision.task, decision.complexity
             record.profile, record.routing_reason = decision.profile, decision.reason
-            record.features = decision.features
+            record.features, record.explored = decision.features, decision.explored
             return [self.by_name[i] for i in decision.chain if i in self.by_name]
         chain = self.chains.get(name)
         if chain is None:
