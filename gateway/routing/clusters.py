@@ -74,14 +74,17 @@ class _Sparse:
 
     def sims(self, centroids: F32) -> F32:
         """(n, k) cosine similarity of every row with every (unit) centroid."""
-        out = np.zeros((self.n, centroids.shape[1]), np.float32)
-        np.add.at(out, self.row, centroids[self.cols] * self.vals[:, None])
-        return out
+        cols = [
+            np.bincount(self.row, centroids[self.cols, j] * self.vals, minlength=self.n)
+            for j in range(centroids.shape[1])
+        ]
+        return np.column_stack(cols).astype(np.float32)
 
     def means(self, assign: I64, k: int, weight: F32) -> F32:
         """(vocab, k) unit-length weighted mean of the rows assigned to each centroid."""
-        c = np.zeros((len(self.vocab), k), np.float32)
-        np.add.at(c, (self.cols, assign[self.row]), self.vals * weight[self.row])
+        flat = self.cols * k + assign[self.row]
+        sums = np.bincount(flat, self.vals * weight[self.row], minlength=len(self.vocab) * k)
+        c = sums.reshape(len(self.vocab), k)
         norm = np.linalg.norm(c, axis=0)
         out: F32 = (c / np.maximum(norm, 1e-9)).astype(np.float32)
         return out
