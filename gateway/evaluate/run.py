@@ -30,6 +30,8 @@ from gateway.evaluate.replay import (
 from gateway.evaluate.sweep import sweep
 from gateway.routing import OutcomeRecord, Router
 
+MIN_GROUP = 100  # a benchmark needs this many test rows for its own gap figure
+
 
 class EvalResult(dict[str, Any]):
     """The contract's JSON (the dict itself, exactly its keys) plus `details` for the human
@@ -152,13 +154,16 @@ def _group_models(
     test: Sequence[Prepared], single: dict[str, dict[str, float]], best: str
 ) -> dict[str, tuple[float, float]]:
     """For a strong/weak pair: (strong, weak) mean quality on the whole file ("") and on each
-    group (benchmark) of rows, for the gap recovered at 50 % strong calls."""
+    group (benchmark) with at least MIN_GROUP test rows, for the gap recovered at 50 % strong
+    calls."""
     if len(single) != 2:
         return {}
     weak = next(m for m in single if m != best)
     out = {"": (single[best]["quality"], single[weak]["quality"])}
     for group in sorted({p.row.group for p in test} - {""}):
         rows = [p for p in test if p.row.group == group]
+        if len(rows) < MIN_GROUP:
+            continue
         out[group] = tuple(sum(p.row.outcomes[m] for p in rows) / len(rows) for m in (best, weak))  # type: ignore[assignment]
     return out
 

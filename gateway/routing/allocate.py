@@ -30,7 +30,6 @@ With no traffic learned yet the reference is one typical prompt per task.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
