@@ -97,20 +97,7 @@ def evaluate_outcomes(
     router = train_router(cfg, train_rows, half_life)
     single = single_models(test, router)
     best = max(single, key=lambda m: (single[m]["quality"], -single[m]["cost_usd"]))
-    bq, bc = single[best]["quality"], single[best]["cost_usd"]
-    profiles: dict[str, dict[str, float]] = {}
-    picks: dict[str, dict[str, float]] = {}
-    times: list[float] = []
-    for name in _profiles(config):
-        r = replay(router, test, name)
-        times.extend(r.decision_ms)
-        profiles[name] = {
-            "quality": round(r.quality, 6),
-            "cost_usd": round(r.cost_usd, 8),
-            "quality_pct_of_best": _pct(r.quality, bq),
-            "cost_pct_of_best": _pct(r.cost_usd, bc),
-        }
-        picks[name] = {m: round(n / max(len(test), 1), 4) for m, n in r.picks.most_common()}
+    profiles, picks, times = _replay_profiles(router, test, config, single[best])
     points = sweep(router, test, best)
     per_model = {
         m: {"quality": round(v["quality"], 6), "cost_usd": round(v["cost_usd"], 8)}
@@ -148,6 +135,27 @@ def evaluate_outcomes(
         write_png(png, title, points, per_model, profiles)
         details["png"] = png
     return EvalResult(result, details)
+
+
+def _replay_profiles(
+    router: Router, test: Sequence[Prepared], config: GatewayConfig | None, best: dict[str, float]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], list[float]]:
+    """Every profile replayed: the contract's figures, its picks, and the decision times."""
+    bq, bc = best["quality"], best["cost_usd"]
+    profiles: dict[str, dict[str, float]] = {}
+    picks: dict[str, dict[str, float]] = {}
+    times: list[float] = []
+    for name in _profiles(config):
+        r = replay(router, test, name)
+        times.extend(r.decision_ms)
+        profiles[name] = {
+            "quality": round(r.quality, 6),
+            "cost_usd": round(r.cost_usd, 8),
+            "quality_pct_of_best": _pct(r.quality, bq),
+            "cost_pct_of_best": _pct(r.cost_usd, bc),
+        }
+        picks[name] = {m: round(n / max(len(test), 1), 4) for m, n in r.picks.most_common()}
+    return profiles, picks, times
 
 
 def _group_models(

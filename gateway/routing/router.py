@@ -29,7 +29,7 @@ from gateway.routing.allocate import (
 from gateway.routing.catalog import Catalog, default_unusable
 from gateway.routing.classify import Classification, classify
 from gateway.routing.decision import Allocation, Decision
-from gateway.routing.estimate import Estimator
+from gateway.routing.estimate import Estimates, Estimator
 from gateway.routing.features import extract
 from gateway.routing.learn import LearnedModel
 from gateway.routing.local import local_first
@@ -131,31 +131,17 @@ class Router:
         p = self.learned.predict(features) if self.learned.models else None
         est = self.estimator.for_prompt(c.task, c.complexity, segment, p)
         down = {**self._unusable, **unusable} if unusable else self._unusable
-        sol = plan.solution
-
-        def ranked_at(mu: float) -> tuple[list[Candidate], list[float]]:
-            return score_candidates(
-                self.catalog.entries, c, plan.weights, opts, down, est, mu
-            )
-
-        ranked, scores = ranked_at(sol.mu)
+        ranked, scores = self._rank(plan, segment, c, opts, down, est)
         live = [r for r in ranked if r.excluded is None]
         if not live:
             raise _no_route(ranked)
-        if sol.theta > 0 and sol.mu_next != sol.mu:
-            upper, upper_scores = ranked_at(sol.mu_next)
-            if upper[0].id != live[0].id and self._takes_upgrade(plan, segment, c, scores, upper_scores):
-                ranked, scores = upper, upper_scores
-                live = [r for r in ranked if r.excluded is None]
         winner, rule, escalated, explored = live[0], None, False, False
         if local:
             winner, rule, escalated = local_first(
                 live, ranked, c.complexity, self.config.routing.local_max_complexity
             )
         elif name not in NO_EXPLORING and _draw(c, name) < self.config.routing.explore_share:
-            second = next((r for r in live[1:] if r.quality >= winner.quality - EXPLORE_MAX_REGRET), None)
-            if second is not None:
-                winner, explored = second, True
+            winner, explored = _second_best(live)
         alloc = self._allocation(plan, segment, c.task, scores)
         return Decision(
             model=winner.id,
@@ -174,8 +160,26 @@ class Router:
             explored=explored,
             local_attempts=self.config.routing.local_failures_before_escalation if local else 0,
             local_rule=rule,
-            exchange_rate=sol.mu,
+            exchange_rate=plan.solution.mu,
         )
+
+    def _rank(
+        self, plan: ProfilePlan, segment: int | None, c: Classification, opts: RoutingOptions,
+        down: Mapping[str, str], est: Estimates,
+    ) -> tuple[list[Candidate], list[float]]:
+        """Candidates ranked at the plan's rate, or at the next rate when this prompt is a
+        marginal one that takes the fractional upgrade."""
+        sol = plan.solution
+        ranked, scores = score_candidates(self.catalog.entries, c, plan.weights, opts, down, est, sol.mu)
+        if sol.theta <= 0 or sol.mu_next == sol.mu:
+            return ranked, scores
+        upper, upper_scores = score_candidates(
+            self.catalog.entries, c, plan.weights, opts, down, est, sol.mu_next
+        )
+        first = next((r.id for r in ranked if r.excluded is None), None)
+        if upper[0].id != first and self._takes_upgrade(plan, segment, c, scores, upper_scores):
+            return upper, upper_scores
+        return ranked, scores
 
     def _takes_upgrade(
         self, plan: ProfilePlan, segment: int | None, c: Classification, lo: list[float],
@@ -205,6 +209,13 @@ class Router:
             rank = 1.0 - float(np.searchsorted(mix.margins, margin, side="right")) / len(mix.margins)
         name = task + " (prior)" if segment is None else self.learned.segments.items[segment].name
         return Allocation(name, mix.shares, entries[mix.base].id, entries[mix.alt].id, rank)
+
+
+def _second_best(live: list[Candidate]) -> tuple[Candidate, bool]:
+    """The exploration pick: the runner-up, unless its estimate is far below the choice."""
+    first = live[0]
+    second = next((r for r in live[1:] if r.quality >= first.quality - EXPLORE_MAX_REGRET), None)
+    return (first, False) if second is None else (second, True)
 
 
 def _draw(c: Classification, salt: str) -> float:
