@@ -281,11 +281,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from gateway.evaluate import render_eval, run_eval
+    from gateway.evaluate import MissingExtra, render_eval, run_eval
 
     config = load_config(args.config) if args.config else None
-    result = run_eval(data=args.data, train=args.train, models=args.models, config=config,
-                      png=args.png, save_state=args.save_state)
+    try:
+        seed = {"split_seed": args.split_seed} if args.split_seed else {}
+        result = run_eval(data=args.data, train=args.train, models=args.models, config=config,
+                          png=args.png, save_state=args.save_state, **seed)
+    except MissingExtra as exc:
+        print(f"gateway eval: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2) if args.json else render_eval(result))
     return 0
 
@@ -352,6 +357,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--png", help="where to write the cost-quality curve")
     c.add_argument("--save-state", help="write the learned router state here (the file "
                    "routing.learn.state_path names is what `serve` loads at start)")
+    c.add_argument("--split-seed", help="another deterministic 50/50 split (when no --train "
+                   "is given), to see how much the figures vary")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_eval)
     return p

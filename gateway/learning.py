@@ -105,7 +105,8 @@ class Learner:
             return
         saved = await asyncio.to_thread(load_state, self.path)
         if saved is not None:
-            self.use(saved)
+            # a new Router solves every profile's allocation: tens of ms, off the event loop
+            await asyncio.to_thread(self.use, saved)
             log.info("router state loaded from %s (%d records)", self.path, saved.n_records)
         self._task = asyncio.create_task(self._run(), name="router-refit")
 
@@ -152,7 +153,7 @@ class Learner:
         model = await asyncio.to_thread(
             LearnedModel.fit, records, now=datetime.now(UTC), half_life_days=half_life
         )
-        self.use(model)
+        await asyncio.to_thread(self.use, model)
         self.refits += 1
         self._seen = seen
         await asyncio.to_thread(save_state, self.path, model)

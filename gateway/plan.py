@@ -85,11 +85,12 @@ class Planner:
             c = decision.classification
             record.task, record.complexity = c.task, c.complexity
             record.profile, record.routing_reason = decision.profile, decision.reason
-            record.features = decision.features
+            record.features, record.explored = decision.features, decision.explored
             steps = [Step(m) for i in decision.chain if (m := self.config.model(i)) is not None]
-            if decision.local_first and steps and steps[0].model.is_local:
-                local = self.config.routing.local_failures_before_escalation
-                steps = [Step(s.model, local - 1) if s.model.is_local else s for s in steps]
+            if decision.local_attempts and steps and steps[0].model.is_local:
+                # the first local model is tried that many times before the chain escalates
+                local = decision.local_attempts
+                steps = [Step(steps[0].model, local - 1), *steps[1:]]
             return Plan(steps, self._estimate(req.body, c), c, decision)
         chain = self._chains.get(name)
         if chain is None:
@@ -120,9 +121,8 @@ class Planner:
         profile = name.partition(":")[2] or None
         if profile == CONSENSUS_PROFILE:
             profile = None  # the parallel legs are chosen by the executor from this decision
-        usable = {m.id: True for m in self.config.models}
-        usable.update({m: False for m in self.health.unusable()})
-        return self.router.decide(body, profile=profile, usable=usable, options=options)
+        return self.router.decide(body, profile=profile, unusable=self.health.unusable(),
+                                  options=options)
 
     def usable_models(self) -> list[ModelConfig]:
         """The models that can be called now (a budget downgrade chooses among them)."""

@@ -9,7 +9,12 @@ from pydantic import Field, field_validator
 
 from gateway.config.base import Frozen
 
-TASKS = ("code", "math", "reasoning", "extraction", "generation", "open_qa", "chat", "tool_use")
+# The tasks the classifier names (DESIGN.md, "Tasks"): the `task` routing option, the
+# `x-gateway-task` header, the log's `task` column and `quality:` keys use these words.
+TASKS = (
+    "code", "math", "reasoning", "open_qa", "closed_qa", "summarization", "extraction",
+    "classification", "rewrite", "generation", "brainstorming", "chat", "tool_use",
+)
 LOCAL_PROFILE = "local"
 CONSENSUS_PROFILE = "consensus"
 STRATEGIES = ("judge", "vote", "quality_weighted", "first_success")
@@ -20,6 +25,10 @@ class ProfileWeights(Frozen):
     cost: float = Field(0.25, ge=0)
     latency: float = Field(0.15, ge=0)
     history: float = Field(0.10, ge=0)
+    # An explicit cost target: at most this share of what always using the strongest model
+    # would cost on the same traffic. None (the default): derived from the quality and cost
+    # weights, see routing/allocate.py `cost_share`.
+    cost_share: float | None = Field(default=None, gt=0, le=1)
 
 
 DEFAULT_PROFILES: dict[str, ProfileWeights] = {
@@ -58,8 +67,13 @@ class RoutingConfig(Frozen):
     profiles: Mapping[str, ProfileWeights] = Field(default_factory=lambda: dict(DEFAULT_PROFILES))
     default_profile: str = "balanced"
     learn: LearnConfig = LearnConfig()
+    # auto:local escalates a request to a hosted model only above this complexity (1..10) ...
     local_max_complexity: int = Field(3, ge=1, le=10)
+    # ... or after this many failed attempts on local models (the executor counts them).
     local_failures_before_escalation: int = Field(2, ge=1)
+    # Share of auto traffic sent to the second-best allocation so the learner keeps evidence
+    # about models it would otherwise stop calling (never for auto:best or local-first).
+    explore_share: float = Field(default=0.03, ge=0, le=0.2)
     parallel: ParallelConfig = ParallelConfig()
 
     @field_validator("profiles", mode="after")

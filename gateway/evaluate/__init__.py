@@ -8,7 +8,8 @@ the router (no upstream is called), or score the task classifier on a labelled f
 Unlike `gateway.routing`, this package reads files.
 """
 
+from gateway.evaluate.curve import MissingExtra
 from gateway.evaluate.report import render_eval
 from gateway.evaluate.run import EvalResult, run_eval, training_records
 
-__all__ = ["EvalResult", "render_eval", "run_eval", "training_records"]
+__all__ = ["EvalResult", "MissingExtra", "render_eval", "run_eval", "training_records"]

@@ -59,24 +59,28 @@ def _replay(router: Router, test: Sequence[Prepared], legs: int, prices: Mapping
         "auto_q", "auto_c", "legs_q", "legs_c", "legs_mean_q", "trio_q", "trio_c", "oracle_q",
         "oracle_c")}
     options = ParallelConfig(models=legs, strategy="vote")
-    all_models = {e.id: False for e in router.catalog.entries}
+    entries = {e.id: e for e in router.catalog.entries}
+
+    def cost(p: Prepared, model: str) -> float:
+        return row_cost(p, entries[model])
+
     for p in test:
         # Only models: a file may also record routers' outcomes (MT-Bench), never routed to.
-        outcomes = {m: v for m, v in p.row.outcomes.items() if m in all_models}
-        usable = {**all_models, **dict.fromkeys(outcomes, True)}
-        d = router.decide(p.row.body, profile="auto", usable=usable, options={})
+        outcomes = {m: v for m, v in p.row.outcomes.items() if m in entries}
+        unusable = {m: "no outcome recorded" for m in entries if m not in outcomes}
+        d = router.decide(p.row.body, profile="auto", unusable=unusable, options={})
         chosen = [c.id for c in choose_legs(d.candidates, options, router.catalog).legs]
         out["auto_q"].append(outcomes[d.model])
-        out["auto_c"].append(row_cost(p, d.model, prices))
+        out["auto_c"].append(cost(p, d.model))
         out["legs_q"].append(max(outcomes[m] for m in chosen))
         out["legs_mean_q"].append(_mean([outcomes[m] for m in chosen]))
-        out["legs_c"].append(sum(row_cost(p, m, prices) for m in chosen))
+        out["legs_c"].append(sum(cost(p, m) for m in chosen))
         present = [m for m in trio if m in outcomes]
         out["trio_q"].append(max((outcomes[m] for m in present), default=0.0))
-        out["trio_c"].append(sum(row_cost(p, m, prices) for m in present))
+        out["trio_c"].append(sum(cost(p, m) for m in present))
         top = max(outcomes.values())
         out["oracle_q"].append(top)
-        out["oracle_c"].append(min(row_cost(p, m, prices) for m, v in outcomes.items()
+        out["oracle_c"].append(min(cost(p, m) for m, v in outcomes.items()
                                    if v == top))
     return out
 
@@ -109,7 +113,7 @@ def consensus_bound(
     cfg = eval_config(dataset.models, prices, config)
     half_life = config.routing.learn.half_life_days if config else 14.0
     router = train_router(cfg, train_rows, half_life)
-    single = single_models(test, dataset.models, prices)
+    single = single_models(test, router)
     ranked = sorted(single, key=lambda m: (-single[m]["quality"], single[m]["cost_usd"]))
     best, trio = ranked[0], ranked[:legs]
     bq, bc = single[best]["quality"], single[best]["cost_usd"]

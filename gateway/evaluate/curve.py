@@ -1,9 +1,26 @@
-"""Evaluation: draw the cost-quality curve as a PNG (matplotlib, Agg, imported only here)."""
+"""Evaluation: draw the cost-quality curve as a PNG (matplotlib, Agg, imported only here).
+
+matplotlib is an optional dependency (the `plot` extra); without it `--png` is one clear error
+naming the extra, raised before any work is done.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency a requested feature needs is not installed."""
+
+
+def require_plot() -> None:
+    """Raise MissingExtra unless matplotlib can be imported."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise MissingExtra(
+            "--png needs matplotlib, which is not installed: pip install '.[plot]'"
+        )
 
 
 def write_png(
@@ -13,8 +30,9 @@ def write_png(
     models: Mapping[str, Mapping[str, float]],
     profiles: Mapping[str, Mapping[str, float]],
 ) -> None:
-    """The router's curve (cost weight swept), each single model as a point, each profile
+    """The router's curve (cost target swept), each single model as a point, each profile
     marked. Cost on a log axis: models differ by orders of magnitude."""
+    require_plot()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,11 +41,11 @@ def write_png(
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     xs = [max(p["cost_usd"], 1e-9) for p in points]
     ys = [p["quality"] for p in points]
-    ax.plot(xs, ys, "-o", color="tab:blue", markersize=3, label="router, cost weight swept")
+    ax.plot(xs, ys, "-o", color="tab:blue", markersize=3, label="auto, cost target swept")
     for p, x, y in zip(points, xs, ys, strict=True):
-        if p["cost_weight"] in (0.0, 0.2, 0.5, 0.9):
+        if p["cost_share"] in (0.05, 0.15, 0.25, 0.5, 1.0):
             ax.annotate(
-                f"w={p['cost_weight']:g}",
+                f"{100 * p['cost_share']:g}%",
                 (x, y),
                 fontsize=7,
                 xytext=(3, -9),

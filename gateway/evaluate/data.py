@@ -165,15 +165,32 @@ def read(path: str | Path) -> OutcomeSet | LabelledSet:
     )
 
 
+def _labelled_body(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The chat body of a labelled row: `prompt` (one user turn) or `messages`, with the
+    optional `system` prompt and `tools` a request may carry."""
+    messages = raw.get("messages")
+    if isinstance(messages, list) and messages:
+        body: dict[str, Any] = {"messages": list(messages)}
+    elif isinstance(raw.get("prompt"), str):
+        body = _body([raw["prompt"]])
+    else:
+        return None
+    if isinstance(raw.get("system"), str):
+        body["messages"].insert(0, {"role": "system", "content": raw["system"]})
+    if isinstance(raw.get("tools"), list):
+        body["tools"] = raw["tools"]
+    return body
+
+
 def _labelled(path: Path, rows: list[dict[str, Any]]) -> LabelledSet:
     out = []
     skipped = 0
     for raw in rows:
         label = raw.get("label_gateway")
-        prompt = raw.get("prompt")
-        if not isinstance(label, str) or not isinstance(prompt, str):
+        body = _labelled_body(raw)
+        if not isinstance(label, str) or body is None:
             skipped += 1
             continue
-        out.append((_body([prompt]), LABEL_MAP.get(label, label), str(raw.get("label_original"))))
+        out.append((body, LABEL_MAP.get(label, label), str(raw.get("label_original"))))
     notes = (f"{skipped} rows without a single gateway label skipped",) if skipped else ()
     return LabelledSet(name=path.name, rows=tuple(out), notes=notes)

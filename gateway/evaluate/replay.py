@@ -21,6 +21,7 @@ from gateway.evaluate.data import EvalRow, OutcomeSet
 from gateway.evaluate.prices import Price, fit_prices, list_price
 from gateway.routing import (
     Classification,
+    Entry,
     LearnedModel,
     OutcomeRecord,
     PromptFeatures,
@@ -31,6 +32,7 @@ from gateway.routing.features import extract
 
 SPLIT_SEED = "gateway-eval-v1"
 EVAL_PROVIDER = "eval"
+NOT_RECORDED = "no outcome recorded for this row"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # evaluation records carry no time: all equally recent
 
 
@@ -81,6 +83,8 @@ def eval_config(
             entry.update(quality=dict(known.quality), latency_ms=known.latency_ms)
         entries.append(entry)
     routing = base.routing.model_dump() if base else {}
+    # Exploration buys the learner evidence; a replay does not learn, so it would only add noise.
+    routing["explore_share"] = 0.0
     return parse_config(
         {
             "providers": {EVAL_PROVIDER: {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}},
@@ -115,14 +119,14 @@ def router_prices(
     return prices, source
 
 
-def row_cost(p: Prepared, model: str, prices: Mapping[str, Price]) -> float:
-    """What answering this row with `model` cost: recorded, else priced from token counts
-    (recorded output tokens when the file has them, else the task's typical length)."""
-    if p.row.costs and model in p.row.costs:
-        return p.row.costs[model]
-    out = (p.row.output_tokens or {}).get(model, p.classification.expected_output_tokens)
-    price = prices[model]
-    return (p.classification.prompt_tokens * price[0] + out * price[1]) / 1e6
+def row_cost(p: Prepared, entry: Entry) -> float:
+    """What answering this row with `entry` cost: recorded, else priced by the gateway's one
+    estimator (`Entry.cost_usd`) from the prompt's tokens and the answer's (recorded output
+    tokens when the file has them, else the task's typical length)."""
+    if p.row.costs and entry.id in p.row.costs:
+        return p.row.costs[entry.id]
+    out = (p.row.output_tokens or {}).get(entry.id, p.classification.expected_output_tokens)
+    return entry.cost_usd(p.classification.prompt_tokens, int(out))
 
 
 def train_router(config: GatewayConfig, train: Sequence[Prepared], half_life_days: float) -> Router:
@@ -144,48 +148,47 @@ class Replay:
     cost_usd: float
     picks: Counter[str]
     decision_ms: list[float]
-    candidates: list[list[tuple[str, tuple[float, float, float, float]]]] = field(
-        default_factory=list
-    )
+    explored: int = 0
+    # group (benchmark) -> (summed outcome, rows, picks)
+    by_group: dict[str, tuple[float, int, Counter[str]]] = field(default_factory=dict)
 
 
-def replay(
-    router: Router,
-    test: Sequence[Prepared],
-    profile: str,
-    truth_prices: Mapping[str, Price],
-    keep_candidates: bool = False,
-) -> Replay:
-    """Route every test row with `profile`; score the picks against the recorded outcomes."""
+def replay(router: Router, test: Sequence[Prepared], profile: str) -> Replay:
+    """Route every test row with `profile`; score the picks against the recorded outcomes.
+    A model the row has no outcome for is offered as unusable, with that reason."""
     quality = cost = 0.0
     picks: Counter[str] = Counter()
     times: list[float] = []
-    kept: list[list[tuple[str, tuple[float, float, float, float]]]] = []
-    all_models = {e.id: False for e in router.catalog.entries}
+    groups: dict[str, tuple[float, int, Counter[str]]] = {}
+    explored = 0
+    absent = dict.fromkeys((e.id for e in router.catalog.entries), NOT_RECORDED)
     for p in test:
-        usable = {**all_models, **dict.fromkeys(p.row.outcomes, True)}
+        unusable = {m: why for m, why in absent.items() if m not in p.row.outcomes}
         t0 = time.perf_counter_ns()
-        d = router.decide(p.row.body, profile=profile, usable=usable, options={})
+        d = router.decide(p.row.body, profile=profile, unusable=unusable, options={})
         times.append((time.perf_counter_ns() - t0) / 1e6)
-        quality += p.row.outcomes[d.model]
-        cost += row_cost(p, d.model, truth_prices)
+        got = p.row.outcomes[d.model]
+        quality += got
+        entry = router.catalog.get(d.model)
+        assert entry is not None
+        cost += row_cost(p, entry)
         picks[d.model] += 1
-        if keep_candidates:
-            kept.append([(c.id, c.raw) for c in d.candidates if c.excluded is None])
+        explored += d.explored
+        q, k, seen = groups.get(p.row.group) or (0.0, 0, Counter())
+        seen[d.model] += 1
+        groups[p.row.group] = (q + got, k + 1, seen)
     n = max(len(test), 1)
-    return Replay(quality / n, cost / n, picks, times, kept)
+    return Replay(quality / n, cost / n, picks, times, explored, groups)
 
 
-def single_models(
-    test: Sequence[Prepared], models: Sequence[str], prices: Mapping[str, Price]
-) -> dict[str, dict[str, float]]:
+def single_models(test: Sequence[Prepared], router: Router) -> dict[str, dict[str, float]]:
     """Mean outcome and cost of always using one model (over the rows that record it)."""
     out = {}
-    for m in models:
-        rows = [p for p in test if m in p.row.outcomes]
+    for e in router.catalog.entries:
+        rows = [p for p in test if e.id in p.row.outcomes]
         if rows:
-            out[m] = {
-                "quality": sum(p.row.outcomes[m] for p in rows) / len(rows),
-                "cost_usd": sum(row_cost(p, m, prices) for p in rows) / len(rows),
+            out[e.id] = {
+                "quality": sum(p.row.outcomes[e.id] for p in rows) / len(rows),
+                "cost_usd": sum(row_cost(p, e) for p in rows) / len(rows),
             }
     return out

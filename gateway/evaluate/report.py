@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.evaluate.sweep import at_calls
+
 
 def _short(model: str, width: int = 34) -> str:
     return model if len(model) <= width else "…" + model[-(width - 1) :]
@@ -14,7 +16,7 @@ def _labels(result: Mapping[str, Any], details: Mapping[str, Any]) -> str:
     lines = [
         f"task classifier on {details.get('file', '?')}",
         f"accuracy {result['accuracy']:.3f}   macro-F1 {result['macro_f1']:.3f}"
-        "   (macro over classes with >= 20 examples)",
+        f"   (macro over classes with >= {details.get('min_support', 5)} examples)",
         "",
         f"  {'class':<14}{'precision':>10}{'recall':>8}{'F1':>7}{'support':>9}",
     ]
@@ -24,6 +26,9 @@ def _labels(result: Mapping[str, Any], details: Mapping[str, Any]) -> str:
             f"  {label:<14}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['f1']:>7.3f}"
             f"{v['support']:>9}{mark}"
         )
+    if details.get("folded"):
+        folds = ", ".join(f"{f} -> {c}" for f, c in details["folded"].items())
+        lines.append(f"\nthe file uses a coarser task list; predictions folded: {folds}")
     if "ms_per_prompt" in details:
         lines.append(f"\nclassify: {details['ms_per_prompt']:.3f} ms per prompt (mean)")
     lines.extend(str(n) for n in details.get("notes", ()))
@@ -33,12 +38,12 @@ def _labels(result: Mapping[str, Any], details: Mapping[str, Any]) -> str:
 def _sweep(points: list[dict[str, Any]], best: str, bq: float, bc: float) -> list[str]:
     lines = [
         "",
-        "cost-quality curve (quality weight 1-w, cost weight w):",
-        f"  {'w':>5}{'quality':>9}{'% best':>8}{'cost $':>12}{'% cost':>8}{'best-model calls':>18}",
+        "cost-quality curve (auto's cost target, chosen on the training rows, swept):",
+        f"  {'target':>6}{'quality':>9}{'% best':>8}{'cost $':>12}{'% cost':>8}{'best-model calls':>18}",
     ]
     for p in points:
         lines.append(
-            f"  {p['cost_weight']:>5.2f}{p['quality']:>9.4f}{100 * p['quality'] / bq:>7.1f}%"
+            f"  {100 * p['cost_share']:>5.0f}%{p['quality']:>9.4f}{100 * p['quality'] / bq:>7.1f}%"
             f"{p['cost_usd']:>12.6f}{100 * p['cost_usd'] / bc if bc else 0:>7.1f}%"
             f"{100 * p['best_model_calls']:>17.1f}%"
         )
@@ -98,7 +103,8 @@ def _outcomes(result: Mapping[str, Any], details: Mapping[str, Any]) -> str:
 
 
 def _pair(result: Mapping[str, Any], details: Mapping[str, Any], best: str) -> list[str]:
-    """For a strong/weak pair: the share of the quality gap recovered, and calls to strong."""
+    """For a strong/weak pair: the share of the quality gap recovered, and calls to strong;
+    on the curve, the gap recovered at half the calls to strong (whole file and per group)."""
     weak = next(m for m in result["models"] if m != best)
     sq, wq = result["models"][best]["quality"], result["models"][weak]["quality"]
     lines = ["", f"pair: strong {best}, weak {weak}"]
@@ -109,7 +115,24 @@ def _pair(result: Mapping[str, Any], details: Mapping[str, Any], best: str) -> l
             f"  {name:<14} recovers {100 * gap:5.1f}% of the gap with "
             f"{100 * calls:5.1f}% of calls to the strong model"
         )
+    gaps = pair_gaps(details.get("sweep") or [], details.get("group_models") or {})
+    for group, gap in gaps.items():
+        where = f" on {group}" if group else ""
+        lines.append(f"  curve at 50% strong calls{where}: {100 * gap:.1f}% of the gap")
     return lines
+
+
+def pair_gaps(
+    points: list[dict[str, Any]], group_models: Mapping[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Share of the weak-to-strong gap recovered at 50 % strong calls, read off the curve:
+    for the whole file ("") and for each group (benchmark), from (strong, weak) qualities."""
+    out = {}
+    for group, (sq, wq) in group_models.items():
+        q = at_calls(points, 0.5, group or None)
+        if q is not None and sq != wq:
+            out[group] = (q - wq) / (sq - wq)
+    return out
 
 
 def render_eval(result: Mapping[str, Any]) -> str:

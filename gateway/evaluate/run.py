@@ -12,8 +12,9 @@ import numpy as np
 
 from gateway.config import DEFAULT_PROFILES, GatewayConfig
 from gateway.evaluate.bench import decision_latency
+from gateway.evaluate.curve import require_plot
 from gateway.evaluate.data import LabelledSet, OutcomeSet, read
-from gateway.evaluate.labels import classifier_report
+from gateway.evaluate.labels import MIN_SUPPORT, classifier_report
 from gateway.evaluate.prices import Price, read_price_file, sibling_price_file
 from gateway.evaluate.replay import (
     SPLIT_SEED,
@@ -28,6 +29,8 @@ from gateway.evaluate.replay import (
 )
 from gateway.evaluate.sweep import sweep
 from gateway.routing import OutcomeRecord, Router
+
+MIN_GROUP = 100  # a benchmark needs this many test rows for its own gap figure
 
 
 class EvalResult(dict[str, Any]):
@@ -92,25 +95,10 @@ def evaluate_outcomes(
     cfg = eval_config(dataset.models, prices, config)
     half_life = config.routing.learn.half_life_days if config else 14.0
     router = train_router(cfg, train_rows, half_life)
-    single = single_models(test, dataset.models, prices)
+    single = single_models(test, router)
     best = max(single, key=lambda m: (single[m]["quality"], -single[m]["cost_usd"]))
-    bq, bc = single[best]["quality"], single[best]["cost_usd"]
-    profiles: dict[str, dict[str, float]] = {}
-    picks: dict[str, dict[str, float]] = {}
-    times: list[float] = []
-    kept: Sequence[Any] = []
-    for name in _profiles(config):
-        r = replay(router, test, name, prices, keep_candidates=name == "auto")
-        kept = r.candidates if name == "auto" else kept
-        times.extend(r.decision_ms)
-        profiles[name] = {
-            "quality": round(r.quality, 6),
-            "cost_usd": round(r.cost_usd, 8),
-            "quality_pct_of_best": _pct(r.quality, bq),
-            "cost_pct_of_best": _pct(r.cost_usd, bc),
-        }
-        picks[name] = {m: round(n / max(len(test), 1), 4) for m, n in r.picks.most_common()}
-    points = sweep(test, kept, prices, best)
+    profiles, picks, times = _replay_profiles(router, test, config, single[best])
+    points = sweep(router, test, best)
     per_model = {
         m: {"quality": round(v["quality"], 6), "cost_usd": round(v["cost_usd"], 8)}
         for m, v in single.items()
@@ -133,6 +121,8 @@ def evaluate_outcomes(
         "price_source": price_source,
         "picks": picks,
         "sweep": points,
+        "segments": [s.name for s in router.learned.segments.items],
+        "group_models": _group_models(test, single, best),
         "references": _references(dataset, test),
         "learned_records": router.learned.n_records,
         "router": router,
@@ -145,6 +135,45 @@ def evaluate_outcomes(
         write_png(png, title, points, per_model, profiles)
         details["png"] = png
     return EvalResult(result, details)
+
+
+def _replay_profiles(
+    router: Router, test: Sequence[Prepared], config: GatewayConfig | None, best: dict[str, float]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], list[float]]:
+    """Every profile replayed: the contract's figures, its picks, and the decision times."""
+    bq, bc = best["quality"], best["cost_usd"]
+    profiles: dict[str, dict[str, float]] = {}
+    picks: dict[str, dict[str, float]] = {}
+    times: list[float] = []
+    for name in _profiles(config):
+        r = replay(router, test, name)
+        times.extend(r.decision_ms)
+        profiles[name] = {
+            "quality": round(r.quality, 6),
+            "cost_usd": round(r.cost_usd, 8),
+            "quality_pct_of_best": _pct(r.quality, bq),
+            "cost_pct_of_best": _pct(r.cost_usd, bc),
+        }
+        picks[name] = {m: round(n / max(len(test), 1), 4) for m, n in r.picks.most_common()}
+    return profiles, picks, times
+
+
+def _group_models(
+    test: Sequence[Prepared], single: dict[str, dict[str, float]], best: str
+) -> dict[str, tuple[float, float]]:
+    """For a strong/weak pair: (strong, weak) mean quality on the whole file ("") and on each
+    group (benchmark) with at least MIN_GROUP test rows, for the gap recovered at 50 % strong
+    calls."""
+    if len(single) != 2:
+        return {}
+    weak = next(m for m in single if m != best)
+    out = {"": (single[best]["quality"], single[weak]["quality"])}
+    for group in sorted({p.row.group for p in test} - {""}):
+        rows = [p for p in test if p.row.group == group]
+        if len(rows) < MIN_GROUP:
+            continue
+        out[group] = tuple(sum(p.row.outcomes[m] for p in rows) / len(rows) for m in (best, weak))  # type: ignore[assignment]
+    return out
 
 
 def _references(dataset: OutcomeSet, test: Sequence[Prepared]) -> dict[str, float]:
@@ -173,11 +202,13 @@ def run_eval(
     learned model is written there as JSON (e.g. `config.routing.learn.state_path`);
     `split_seed` picks another deterministic split, to see how much the figures vary."""
     path = Path(data)
+    if png:
+        require_plot()  # fail before the replay, not after it
     dataset = read(path)
     if isinstance(dataset, LabelledSet):
         report = classifier_report(dataset)
         details = {k.lstrip("_"): report.pop(k) for k in list(report) if k.startswith("_")}
-        details.update(kind="labels", file=dataset.name, notes=dataset.notes)
+        details.update(kind="labels", file=dataset.name, notes=dataset.notes, min_support=MIN_SUPPORT)
         return EvalResult(report, details)
     result = evaluate_outcomes(dataset, path, train, models, config, png, bench, split_seed)
     if save_state:

@@ -20,7 +20,7 @@ from gateway.config import ParallelConfig
 from gateway.errors import InvalidRequest
 from gateway.execution.judge import JUDGE_MAX_TOKENS, SYSTEM
 from gateway.routing import Catalog, Classification, NoRouteAvailable
-from gateway.routing.score import UNUSABLE, Candidate
+from gateway.routing.score import Candidate
 from gateway.routing.tokens import estimate_text
 
 # The judge reads the request and every leg's answer, plus its instructions and the fences.
@@ -130,7 +130,8 @@ def choose_legs(
     if not legs:
         why = skipped or [(c.id, c.excluded or "") for c in ranked if c.id != judge]
         listed = "; ".join(f"{m}: {w}" for m, w in why[:12])
-        status = 503 if any(w == UNUSABLE for _, w in why) else 400
+        down = {c.id for c in ranked if c.down}
+        status = 503 if any(m in down for m, _ in why) else 400
         raise NoRouteAvailable(f"No model can run as a parallel leg: {listed}", status=status,
                                param=None if status == 503 else "routing.parallel.models")
     return LegPlan(tuple(legs), judge, tuple(skipped))

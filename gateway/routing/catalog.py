@@ -1,9 +1,10 @@
 """Routing, step 3a: the catalog: what each configured model costs, holds, can do and is good at.
 
 Built once per config (and per refit of the learned model, which is cheap), so a decision only
-reads precomputed tuples. Whether a model is usable *now* (key present, local server reachable,
-circuit not open) changes by the second; the caller passes it to each decision as `usable`,
-and `default_usable` is the static part of that answer.
+reads precomputed tuples. Whether a model can be called *now* (key present, local server
+reachable, circuit not open) changes by the second; the caller passes the models that cannot,
+each with the reason, to each decision as `unusable`, and `default_unusable` is the static part
+of that answer (a missing key).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Entry:
     fallbacks: tuple[str, ...]
 
     def cost_usd(self, prompt_tokens: int, output_tokens: int) -> float:
+        """THE estimate of what a request costs on this model, before it is sent: routing,
+        the budget check and `gateway eval` all price a request with it (token counts from
+        `Classification.prompt_tokens` / `expected_output_tokens`)."""
         return (
             prompt_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok
         ) / 1e6
@@ -93,11 +97,16 @@ class Catalog:
         return self.by_name.get(name)
 
 
-def default_usable(config: GatewayConfig) -> dict[str, bool]:
-    """Static usability: a commercial model needs its provider's key; a local one is assumed
-    reachable until the caller (health checks, circuit breakers) says otherwise."""
-    out: dict[str, bool] = {}
+def default_unusable(config: GatewayConfig) -> dict[str, str]:
+    """The models that cannot be called whatever happens at run time, with the reason: a
+    commercial model whose provider has no key. A local one is assumed reachable until the
+    caller (the probe, the circuit breakers) says otherwise."""
+    out: dict[str, str] = {}
     for m in config.models:
         provider = config.providers.get(m.provider)
-        out[m.id] = provider is not None and (provider.has_key or m.is_local)
+        if provider is None:
+            out[m.id] = f"unknown provider {m.provider!r}"
+        elif not (provider.has_key or m.is_local):
+            where = provider.api_key_env or f"providers.{provider.name}.api_key"
+            out[m.id] = f"no API key (set {where})"
     return out

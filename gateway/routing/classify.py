@@ -13,19 +13,27 @@ from typing import Any
 
 from gateway.routing.prompt import PromptView, view
 from gateway.routing.task import Text, classify_task
-from gateway.routing.tokens import estimate_prompt
+from gateway.routing.tokens import estimate_prompt, estimate_text
 
 # Typical answer length per task (tokens), for the cost estimate before the answer exists.
+# A rewrite is about as long as its text and a summary a fraction of it: see expected_output.
 EXPECTED_OUTPUT = {
     "code": 600,
     "math": 450,
     "reasoning": 350,
-    "extraction": 250,
-    "generation": 700,
     "open_qa": 300,
+    "closed_qa": 150,
+    "summarization": 250,
+    "extraction": 250,
+    "classification": 30,
+    "rewrite": 400,
+    "generation": 700,
+    "brainstorming": 450,
     "chat": 200,
     "tool_use": 150,
 }
+REWRITE_RATIO = 1.1  # answer tokens per prompt token: a rewrite or translation
+SUMMARY_RATIO = 0.2  # answer tokens per prompt token: a summary
 _BRIEF = (
     "without explanation",
     "only the letter",
@@ -124,10 +132,15 @@ _HARD = frozenset(
 )
 
 
-def expected_output(task: str, body: Mapping[str, Any], low_tail: str) -> int:
-    """How long the answer will likely be: the task's typical length, cut by brevity cues and
-    by the client's own `max_tokens`."""
+def expected_output(task: str, body: Mapping[str, Any], low_tail: str, text_tokens: int = 0) -> int:
+    """How long the answer will likely be: the task's typical length (for a rewrite or a
+    summary, scaled by the text it works on), cut by brevity cues and by the client's own
+    `max_tokens`."""
     n = EXPECTED_OUTPUT.get(task, 300)
+    if task == "rewrite" and text_tokens:
+        n = min(max(int(text_tokens * REWRITE_RATIO), 40), 4000)
+    elif task == "summarization" and text_tokens:
+        n = min(max(int(text_tokens * SUMMARY_RATIO), 80), 600)
     if any(cue in low_tail for cue in _BRIEF):
         n = 10
     cap = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -136,10 +149,25 @@ def expected_output(task: str, body: Mapping[str, Any], low_tail: str) -> int:
     return n
 
 
+_SHOT_MARKS = ("answer:", "\na:", "output:", "\nlabel:")
+
+
+def focus(text: str) -> str:
+    """The part of a prompt that says what is asked: for a few-shot prompt (worked examples,
+    each ending in "Answer:", then the real question) the last block only, so the examples
+    are not mistaken for material to work on."""
+    low = text.lower()
+    if max(low.count(mark) for mark in _SHOT_MARKS) >= 2:
+        cut = text.rstrip().rfind("\n\n")
+        if cut > 0 and len(text) - cut > 20:
+            return text[cut + 2 :]
+    return text
+
+
 def classify(body: Mapping[str, Any], task_override: str | None = None) -> Classification:
     """Classify a chat-completions body. `task_override` (from `routing.task`) wins if given."""
     prompt = view(body)
-    t = Text.of(prompt.last_user or prompt.text)
+    t = Text.of(focus(prompt.last_user or prompt.text))
     needs = _needs(body, prompt)
     tokens = estimate_prompt(prompt)
     signals: tuple[str, ...]
@@ -149,7 +177,7 @@ def classify(body: Mapping[str, Any], task_override: str | None = None) -> Class
     elif "tools" in needs:
         task, signals, scores = "tool_use", ("tools in request",), {}
     else:
-        task, signals, scores = classify_task(t, prompt.system)
+        task, signals, scores = classify_task(t, prompt.system, prompt.n_user_turns)
     level, why = _complexity(prompt, t, task, tokens, needs)
     return Classification(
         task=task,
@@ -160,7 +188,9 @@ def classify(body: Mapping[str, Any], task_override: str | None = None) -> Class
         complexity_signals=why,
         needs=needs,
         prompt_tokens=tokens,
-        expected_output_tokens=expected_output(task, body, t.low[-400:]),
+        expected_output_tokens=expected_output(
+            task, body, t.low[-400:], estimate_text(prompt.last_user)
+        ),
         prompt=prompt,
         text=t,
     )

@@ -1,4 +1,4 @@
-"""Routing, step 2b: the learned quality estimate: P(model answers this prompt well).
+"""Routing, step 2b: what the learner knows: per-prompt quality estimates and segments of traffic.
 
 Learns from outcome records `(prompt features, model, score 0..1, weight, when)`, whatever
 their origin: an evaluation file (`gateway eval --train`), the request log, or
@@ -6,6 +6,11 @@ their origin: an evaluation file (`gateway eval --train`), the request log, or
 is that one code path; it runs off the hot path (a refit task, or the eval command), and the
 result is persisted with `to_json` / `from_json`. Older records count less: weight halves
 every `half_life_days`.
+
+A fit is three steps: the per-prompt estimator (`logistic.py`: P(good) per model from the
+prompt's tail words), its out-of-fold predictions (two half fits, so the allocation learns how
+far per-prompt deviations are borne out rather than trusting in-sample ones), and the segments
+(`segments.py`: tasks, split by clusters where outcomes differ) with their evidence.
 
 At decision time `predict` costs one dict lookup per prompt word and a small matrix sum.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +28,10 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.routing.features import DENSE_NAMES, FEATURE_VERSION, PromptFeatures
-from gateway.routing.logistic import Cells, Hyper, fit
+from gateway.routing.logistic import Cells, Fitted, Hyper, fit
+from gateway.routing.segments import Evidence, Segments, build
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 # A model's learned estimate gets weight n / (n + BLEND_RECORDS) against its configured prior,
 # n being its recency-weighted number of outcomes: 30 outcomes make it count as much as the prior.
 BLEND_RECORDS = 30.0
@@ -35,8 +41,11 @@ IMPLICIT_SUCCESS = (1.0, 0.1)  # (score, weight)
 IMPLICIT_ERROR = (0.0, 0.5)
 FEEDBACK_OUTCOME = {"success": 1.0, "partial": 0.5, "failure": 0.0}
 # A fit reads at most this many prompts (the heaviest, i.e. most recent): ~30 s on one core
-# for chat-sized prompts and 15 models, so a background refit stays cheap.
+# for chat-sized prompts and 15 models (twice that with the out-of-fold fits), so a
+# background refit stays bounded.
 MAX_ROWS = 10_000
+OOF_MIN_PROMPTS = 100  # below this, per-prompt deviations are not calibrated (slope 0)
+OOF_SEED = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +61,8 @@ class OutcomeRecord:
 
 @dataclass(frozen=True)
 class LearnedModel:
-    """Fitted per-model weights over hashed prompt features, plus per-model track records."""
+    """Fitted per-model weights over hashed prompt features, per-model track records, and the
+    segments of traffic with their evidence."""
 
     models: tuple[str, ...]
     ids: npt.NDArray[np.int64]
@@ -63,6 +73,7 @@ class LearnedModel:
     history: Mapping[str, float]  # recency-weighted mean outcome per model
     fitted_at: datetime
     n_records: int
+    segments: Segments = field(default_factory=Segments.none)
 
     # -- building -------------------------------------------------------------------------
 
@@ -112,36 +123,46 @@ class LearnedModel:
         target = sums[:, 0] / weight
         support = np.bincount(keys[:, 1], weight, minlength=m)
         history = np.bincount(keys[:, 1], weight * target, minlength=m) / np.maximum(support, 1e-9)
+        heft = np.zeros(n)
+        np.maximum.at(heft, keys[:, 0], weight)  # a prompt weighs as its heaviest outcome
         used = np.arange(n)
         if n > MAX_ROWS:  # bound the refit: keep the prompts that weigh most (the recent ones)
-            heft = np.bincount(keys[:, 0], weight, minlength=n)
             used = np.sort(np.argsort(-heft, kind="stable")[:MAX_ROWS])
         index = np.full(n, -1, np.int64)
         index[used] = np.arange(len(used))
-        keep_cell = index[keys[:, 0]] >= 0
-        fitted = fit(
-            [prompts[i].ids for i in used],
-            np.array([prompts[i].dense for i in used], np.float32),
-            Cells(
-                row=index[keys[keep_cell, 0]],
-                model=keys[keep_cell, 1],
-                target=target[keep_cell].astype(np.float32),
-                weight=weight[keep_cell].astype(np.float32),
-            ),
-            m,
-            hyper,
+        keep = index[keys[:, 0]] >= 0
+        kept = [prompts[i] for i in used]
+        all_cells = Cells(
+            row=index[keys[keep, 0]],
+            model=keys[keep, 1],
+            target=target[keep].astype(np.float32),
+            weight=weight[keep].astype(np.float32),
         )
-        keep = np.abs(fitted.weights).max(1) >= 1e-4  # weights L2 left at ~0 are noise
+        fitted = _fit(kept, all_cells, m, hyper)
+        p_oof = _out_of_fold(kept, all_cells, m, hyper)
+        evidence = Evidence(
+            prompts=kept,
+            weight=heft[used].astype(np.float32),
+            row=all_cells.row,
+            model=all_cells.model,
+            target=all_cells.target,
+            cell_weight=all_cells.weight,
+            p_in=_predict_all(fitted, kept),
+            p_oof=p_oof,
+            n_models=m,
+        )
+        nonzero = np.abs(fitted.weights).max(1) >= 1e-4  # weights L2 left at ~0 are noise
         return cls(
             models=tuple(models),
-            ids=fitted.ids[keep],
-            weights=np.ascontiguousarray(fitted.weights[keep]),
+            ids=fitted.ids[nonzero],
+            weights=np.ascontiguousarray(fitted.weights[nonzero]),
             dense=fitted.dense,
             bias=fitted.bias,
             support={k: float(support[i]) for i, k in enumerate(models)},
             history={k: float(history[i]) for i, k in enumerate(models)},
             fitted_at=now,
             n_records=len(cells),
+            segments=build(evidence),
         )
 
     @classmethod
@@ -172,11 +193,7 @@ class LearnedModel:
         """P(good) for every model in `self.models`, in that order."""
         if not self.models:
             return np.zeros(0)
-        z = np.asarray(features.dense, np.float32) @ self.dense + self.bias
-        hits = _hits(self.ids, features.ids)
-        if hits.size:
-            z += self.weights[hits].sum(0) * np.float32(1 / math.sqrt(len(features.ids)))
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), np.float64)
+        return _predict(self.ids, self.weights, self.dense, self.bias, features)
 
     def blend_weight(self, model: str) -> float:
         """How much the learned estimate counts against the prior for `model` (0..1)."""
@@ -198,6 +215,7 @@ class LearnedModel:
             "history": dict(self.history),
             "fitted_at": self.fitted_at.isoformat(),
             "n_records": self.n_records,
+            "segments": self.segments.to_json(),
         }
 
     @classmethod
@@ -220,7 +238,59 @@ class LearnedModel:
             history={str(k): float(v) for k, v in data["history"].items()},
             fitted_at=datetime.fromisoformat(data["fitted_at"]),
             n_records=int(data["n_records"]),
+            segments=Segments.from_json(data["segments"], len(models)),
         )
+
+
+def _fit(prompts: Sequence[PromptFeatures], cells: Cells, m: int, hyper: Hyper) -> Fitted:
+    dense = np.array([p.dense for p in prompts], np.float32).reshape(len(prompts), -1)
+    return fit([p.ids for p in prompts], dense, cells, m, hyper)
+
+
+def _out_of_fold(
+    prompts: Sequence[PromptFeatures], cells: Cells, m: int, hyper: Hyper
+) -> npt.NDArray[np.float32] | None:
+    """Each prompt's predictions by a model fitted on the other half of the prompts."""
+    n = len(prompts)
+    if n < OOF_MIN_PROMPTS:
+        return None
+    fold = np.random.default_rng(OOF_SEED).permutation(n) % 2
+    out = np.zeros((n, m), np.float32)
+    for k in (0, 1):
+        train = fold[cells.row] != k
+        local = np.cumsum(fold != k) - 1  # prompt index -> index among the training half
+        half = [p for p, f in zip(prompts, fold, strict=True) if f != k]
+        sub = Cells(
+            row=local[cells.row[train]],
+            model=cells.model[train],
+            target=cells.target[train],
+            weight=cells.weight[train],
+        )
+        fitted = _fit(half, sub, m, hyper)
+        rows = np.flatnonzero(fold == k)
+        out[rows] = _predict_all(fitted, [prompts[int(i)] for i in rows])
+    return out
+
+
+def _predict_all(fitted: Fitted, prompts: Sequence[PromptFeatures]) -> npt.NDArray[np.float32]:
+    out = np.zeros((len(prompts), fitted.bias.shape[0]), np.float32)
+    for i, p in enumerate(prompts):
+        out[i] = _predict(fitted.ids, fitted.weights, fitted.dense, fitted.bias, p)
+    return out
+
+
+def _predict(
+    ids: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float32],
+    dense: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32],
+    features: PromptFeatures,
+) -> npt.NDArray[np.float64]:
+    z = np.asarray(features.dense, np.float32) @ dense + bias
+    hits = _hits(ids, features.ids)
+    if hits.size:
+        z += weights[hits].sum(0) * np.float32(1 / math.sqrt(len(features.ids)))
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), np.float64)
 
 
 def _hits(vocab: npt.NDArray[np.int64], ids: Sequence[int]) -> npt.NDArray[np.int64]:

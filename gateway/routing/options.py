@@ -16,15 +16,29 @@ from gateway.errors import GatewayError, InvalidRequest
 LOCAL_PROFILE = "local"
 # Friendlier names a client may use for a task.
 TASK_ALIASES = {
-    "summarization": "extraction",
-    "summarisation": "extraction",
-    "summary": "extraction",
+    "summarisation": "summarization",
+    "summary": "summarization",
+    "translation": "rewrite",
+    "translate": "rewrite",
+    "paraphrase": "rewrite",
+    "editing": "rewrite",
+    "categorization": "classification",
+    "categorisation": "classification",
+    "labeling": "classification",
+    "labelling": "classification",
+    "information_extraction": "extraction",
+    "reading_comprehension": "closed_qa",
+    "rag": "closed_qa",
     "creative": "generation",
     "writing": "generation",
+    "ideas": "brainstorming",
+    "brainstorm": "brainstorming",
     "qa": "open_qa",
     "question_answering": "open_qa",
     "roleplay": "chat",
+    "conversation": "chat",
     "tools": "tool_use",
+    "function_calling": "tool_use",
 }
 _KEYS = ("max_cost_usd", "min_quality", "max_latency_ms", "task", "profile", "prefer_local")
 

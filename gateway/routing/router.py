@@ -1,22 +1,38 @@
-"""Routing: the `Router` ties the steps together: options, classify, estimate, score, plan.
+"""Routing: the `Router` ties the steps together: options, classify, segment, estimate, score, plan.
 
 Pure: values in, a `Decision` out, no I/O, no clock. Built once per config by the composition
-root; a refit of the learned model swaps in a new Router with `with_learned` (cheap: the
-catalog is shared).
+root, which solves each profile's allocation over the traffic the learner has seen
+(`allocate.py`); a refit of the learned model swaps in a new Router with `with_learned`.
 """
 
 from __future__ import annotations
 
+import copy
+import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from gateway.config import GatewayConfig, ProfileWeights
 from gateway.errors import InvalidRequest
-from gateway.routing.catalog import Catalog, default_usable
+from gateway.routing.allocate import (
+    Reference,
+    SegmentMix,
+    Solution,
+    marginal_rank,
+    mixes,
+    solve,
+    synthetic_key,
+)
+from gateway.routing.catalog import Catalog, default_unusable
 from gateway.routing.classify import Classification, classify
-from gateway.routing.decision import Decision
-from gateway.routing.features import PromptFeatures, extract
+from gateway.routing.decision import Allocation, Decision
+from gateway.routing.estimate import Estimates, Estimator
+from gateway.routing.features import extract
 from gateway.routing.learn import LearnedModel
+from gateway.routing.local import local_first
 from gateway.routing.options import (
     LOCAL_PROFILE,
     NoRouteAvailable,
@@ -25,11 +41,20 @@ from gateway.routing.options import (
     profile_name,
 )
 from gateway.routing.plan import fallback_chain
-from gateway.routing.score import UNUSABLE, Candidate, Estimate, score_candidates
+from gateway.routing.score import Candidate, score_candidates
 
-# Local-first routing keeps a request local while the best local model's estimated quality
-# for this task and complexity is at least this (or the request's own min_quality).
-LOCAL_MIN_QUALITY = 0.6
+# Exploration never sends a request to a model whose estimate is this far below the choice.
+EXPLORE_MAX_REGRET = 0.2
+NO_EXPLORING = ("best",)  # profiles that never explore
+
+
+@dataclass(frozen=True)
+class ProfilePlan:
+    """One profile's solved allocation (`allocate.Solution`) and each segment's mix."""
+
+    weights: ProfileWeights
+    solution: Solution
+    mixes: Mapping[int, SegmentMix]
 
 
 class Router:
@@ -46,130 +71,182 @@ class Router:
         self.config = config
         self.catalog = catalog or Catalog.from_config(config, prices)
         self.learned = learned or LearnedModel.empty()
-        # per catalog model the learner knows: (id, output column, blend weight, history)
-        self._known = tuple(
-            (e.id, col, self.learned.blend_weight(e.id), self.learned.history.get(e.id))
-            for e in self.catalog.entries
-            if (col := self.learned.column(e.id)) >= 0
-        )
-        self._usable = default_usable(config)
-        self._profiles = config.routing.profiles
+        self.estimator = Estimator(self.catalog.entries, self.learned)
+        self._unusable = default_unusable(config)
+        self._profiles = dict(config.routing.profiles)
+        if LOCAL_PROFILE not in self._profiles:  # local = the default weights, local first
+            self._profiles[LOCAL_PROFILE] = self._profiles[config.routing.default_profile]
+        self.reference = Reference.build(self.catalog.entries, self.estimator)
+        self.plans = {name: self._plan(w, solve(self.reference, w)) for name, w in self._profiles.items()}
+
+    def _plan(self, weights: ProfileWeights, sol: Solution) -> ProfilePlan:
+        return ProfilePlan(weights, sol, mixes(self.reference, self.catalog.entries, weights, sol))
 
     def with_learned(self, learned: LearnedModel) -> Router:
-        """The same router with a refitted learned model."""
+        """The same router with a refitted learned model (allocations solved again)."""
         return Router(self.config, learned, catalog=self.catalog)
+
+    def with_budget(self, profile: str, share: float) -> Router:
+        """A copy whose `profile` spends at most `share` of what the strongest single model
+        would on the reference traffic (the cost-quality curve of `gateway eval`)."""
+        name = profile_name(profile) or self.config.routing.default_profile
+        weights = self._profiles[name]
+        out = copy.copy(self)
+        out.plans = {**self.plans, name: self._plan(weights, solve(self.reference, weights, share))}
+        return out
 
     def classify(self, body: Mapping[str, Any], task: str | None = None) -> Classification:
         """Task, complexity and needs of a request (also used for explicitly named models)."""
         return classify(body, task)
 
-    def estimates(self, features: PromptFeatures) -> dict[str, Estimate]:
-        """The learned view of every catalog model for one prompt."""
-        if not self._known:
-            return {}
-        p = self.learned.predict(features).tolist()
-        return {m: Estimate(p[col], weight, hist) for m, col, weight, hist in self._known}
-
-    def _weights(
-        self, profile: str | None, opts: RoutingOptions
-    ) -> tuple[str, ProfileWeights, bool]:
-        """(profile name, its weights, local first?) from the option, else the model name."""
+    def _profile(self, profile: str | None, opts: RoutingOptions) -> tuple[str, bool]:
+        """(profile name, local first?) from the option, else the model name."""
         requested = opts.profile or profile_name(profile) or self.config.routing.default_profile
-        local_first = requested == LOCAL_PROFILE or opts.prefer_local
-        base = requested
-        if requested == LOCAL_PROFILE and LOCAL_PROFILE not in self._profiles:
-            base = self.config.routing.default_profile  # local = balanced weights, local first
-        weights = self._profiles.get(base)
-        if weights is None:
-            known = ", ".join(f"auto:{p}" for p in [*self._profiles, LOCAL_PROFILE])
+        if requested not in self._profiles:
+            known = ", ".join(f"auto:{p}" for p in self._profiles)
             raise InvalidRequest(
                 f"unknown routing profile {requested!r} (one of {known})", param="model"
             )
-        return requested, weights, local_first
+        return requested, requested == LOCAL_PROFILE or opts.prefer_local
 
     def decide(
         self,
         body: Mapping[str, Any],
         *,
         profile: str | None = None,
-        usable: Mapping[str, bool] | None = None,
+        unusable: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> Decision:
         """Route one request. `profile` comes from the model name (`auto:cheap` or `cheap`),
-        `usable` says which models can be called now (merged over the static answer: key
-        present), `options` is the body's `routing` dict (read from the body if None).
-        Raises InvalidRequest for bad options, NoRouteAvailable when no model fits."""
+        `unusable` names the models that cannot be called now, each with the reason (merged
+        over the static ones: a missing key), `options` is the body's `routing` dict (read
+        from the body if None). Raises InvalidRequest for bad options, NoRouteAvailable when
+        no model fits."""
         opts = parse_options(body.get("routing") if options is None else options, self._profiles)
-        name, weights, local_first = self._weights(profile, opts)
+        name, local = self._profile(profile, opts)
+        plan = self.plans[name]
         c = classify(body, opts.task)
         features = extract(c)
-        now_usable = {**self._usable, **usable} if usable else self._usable
-        ranked = score_candidates(
-            self.catalog.entries, c, weights, opts, now_usable, self.estimates(features)
-        )
+        segment = self.learned.segments.find(c.task, features.ids)
+        p = self.learned.predict(features) if self.learned.models else None
+        est = self.estimator.for_prompt(c.task, c.complexity, segment, p)
+        down = {**self._unusable, **unusable} if unusable else self._unusable
+        ranked, scores = self._rank(plan, segment, c, opts, down, est)
         live = [r for r in ranked if r.excluded is None]
         if not live:
             raise _no_route(ranked)
-        winner, escalation = live[0], None
-        if local_first:
-            winner, escalation = _local_choice(live, opts, c)
-        chain = fallback_chain(winner, ranked, self.catalog, escalate=local_first)
+        winner, rule, escalated, explored = live[0], None, False, False
+        if local:
+            winner, rule, escalated = local_first(
+                live, ranked, c.complexity, self.config.routing.local_max_complexity
+            )
+        elif name not in NO_EXPLORING and _draw(c, name) < self.config.routing.explore_share:
+            winner, explored = _second_best(live)
+        alloc = self._allocation(plan, segment, c.task, scores)
         return Decision(
             model=winner.id,
-            chain=chain,
+            chain=fallback_chain(winner, ranked, self.catalog, escalate=local),
             profile=name,
-            reason=_reason(name, c, winner, live, escalation),
+            reason=_reason(name, c, winner, alloc, explored, rule),
             estimated_cost_usd=winner.cost_usd,
             classification=c,
             candidates=tuple(ranked),
-            weights=weights,
+            weights=plan.weights,
             prompt_features=features,
-            local_first=local_first,
-            escalation=escalation,
+            local_first=local,
+            escalation=rule if escalated else None,
             learned_records=self.learned.n_records,
+            allocation=alloc,
+            explored=explored,
+            local_attempts=self.config.routing.local_failures_before_escalation if local else 0,
+            local_rule=rule,
+            exchange_rate=plan.solution.mu,
         )
 
+    def _rank(
+        self, plan: ProfilePlan, segment: int | None, c: Classification, opts: RoutingOptions,
+        down: Mapping[str, str], est: Estimates,
+    ) -> tuple[list[Candidate], list[float]]:
+        """Candidates ranked at the plan's rate, or at the next rate when this prompt is a
+        marginal one that takes the fractional upgrade."""
+        sol = plan.solution
+        ranked, scores = score_candidates(self.catalog.entries, c, plan.weights, opts, down, est, sol.mu)
+        if sol.theta <= 0 or sol.mu_next == sol.mu:
+            return ranked, scores
+        upper, upper_scores = score_candidates(
+            self.catalog.entries, c, plan.weights, opts, down, est, sol.mu_next
+        )
+        first = next((r.id for r in ranked if r.excluded is None), None)
+        if upper[0].id != first and self._takes_upgrade(plan, segment, c, scores, upper_scores):
+            return upper, upper_scores
+        return ranked, scores
 
-def _local_choice(
-    live: list[Candidate], opts: RoutingOptions, c: Classification
-) -> tuple[Candidate, str | None]:
-    """The best local candidate if it is good enough for this request, else the best overall
-    with the reason for escalating."""
-    floor = opts.min_quality if opts.min_quality is not None else LOCAL_MIN_QUALITY
-    local = [r for r in live if r.local]
-    good = [r for r in local if r.quality >= floor]
-    if good:
-        return good[0], None
-    remote = next((r for r in live if not r.local), live[0])
-    if not local:
-        return remote, "no local model can take it (see exclusions)"
-    best = max(local, key=lambda r: r.quality)
-    return remote, (
-        f"best local {best.id} quality {best.quality:.2f} < {floor:g} "
-        f"for {c.task} at complexity {c.complexity}"
-    )
+    def _takes_upgrade(
+        self, plan: ProfilePlan, segment: int | None, c: Classification, lo: list[float],
+        hi: list[float],
+    ) -> bool:
+        """A marginal prompt (its pick changes between the plan's two rates) takes the upgrade
+        when it ranks in the top `theta` of its segment's marginal prompts."""
+        sol = plan.solution
+        mix = plan.mixes.get(segment if segment is not None else synthetic_key(c.task))
+        a, b = int(np.argmax(lo)), int(np.argmax(hi))
+        w = (sol.mu_mid - sol.mu) / (sol.mu_next - sol.mu)  # scores are linear in mu
+        mid = [x + w * (y - x) for x, y in zip(lo, hi, strict=True)]
+        claims = mix.claims if mix is not None else np.zeros(0)
+        return marginal_rank(claims, mid[b] - mid[a], _draw(c, "rank")) < sol.theta
+
+    def _allocation(
+        self, plan: ProfilePlan, segment: int | None, task: str, scores: list[float]
+    ) -> Allocation | None:
+        key = segment if segment is not None else synthetic_key(task)
+        mix = plan.mixes.get(key)
+        if mix is None:
+            return None
+        entries = self.catalog.entries
+        margin = scores[mix.alt] - scores[mix.base]
+        rank = None
+        if len(mix.margins) and mix.alt != mix.base:
+            rank = 1.0 - float(np.searchsorted(mix.margins, margin, side="right")) / len(mix.margins)
+        name = task + " (prior)" if segment is None else self.learned.segments.items[segment].name
+        return Allocation(name, mix.shares, entries[mix.base].id, entries[mix.alt].id, rank)
+
+
+def _second_best(live: list[Candidate]) -> tuple[Candidate, bool]:
+    """The exploration pick: the runner-up, unless its estimate is far below the choice."""
+    first = live[0]
+    second = next((r for r in live[1:] if r.quality >= first.quality - EXPLORE_MAX_REGRET), None)
+    return (first, False) if second is None else (second, True)
+
+
+def _draw(c: Classification, salt: str) -> float:
+    """A deterministic draw in 0..1 per prompt: the same request is always decided the same
+    way (so `/v1/route` shows what a chat request does), and draws spread evenly over distinct
+    prompts (a share `s` of them draws below `s`)."""
+    text = c.text.low[-1000:] + "\x00" + salt
+    return zlib.crc32(text.encode("utf-8", "surrogatepass")) / 2**32
 
 
 def _reason(
-    profile: str, c: Classification, w: Candidate, live: list[Candidate], escalation: str | None
+    profile: str, c: Classification, w: Candidate, alloc: Allocation | None, explored: bool,
+    rule: str | None,
 ) -> str:
-    text = (
-        f"{profile}: {c.task} c{c.complexity} -> {w.id} score {w.score:.3f} "
-        f"(q {w.quality:.2f}, ${w.cost_usd:.6f})"
-    )
-    runner = next((r for r in live if r.id != w.id), None)
-    if runner is not None:
-        text += f"; next {runner.id} {runner.score:.3f}"
-    if escalation:
-        text += "; escalated: " + escalation
+    text = f"{profile}: {c.task} c{c.complexity}"
+    if alloc is not None:
+        text += f"; {alloc.summary()}"
+    text += f" -> {w.id} (q {w.quality:.2f}, ${w.cost_usd:.6f})"
+    if explored:
+        text += "; explored: second-best choice"
+    if rule:
+        text += f"; local: {rule}"
     return text
 
 
 def _no_route(ranked: list[Candidate]) -> NoRouteAvailable:
-    """503 if some model would fit but is down; 400 if the request rules every model out
-    (naming the routing option when one option alone did it)."""
+    """503 if some model would fit but cannot be called now (each named with its reason);
+    400 if the request rules every model out (naming the routing option when one option alone
+    did it)."""
     listed = "; ".join(f"{r.id}: {r.excluded}" for r in ranked[:12])
-    if any(r.excluded == UNUSABLE for r in ranked):
+    if any(r.down for r in ranked):
         return NoRouteAvailable(f"No model is available for this request: {listed}", status=503)
     param = None
     for key in ("max_cost_usd", "min_quality", "max_latency_ms"):

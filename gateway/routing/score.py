@@ -1,50 +1,33 @@
 """Routing, step 3: filter the candidates by hard constraints, then score the rest.
 
-Filters first, each with a reason a person can read: usable now, capabilities the request
-needs, context window, and the request's `max_cost_usd`, `min_quality`, `max_latency_ms`.
-Every survivor gets
+Filters first, each with a reason a person can read: capabilities the request needs, context
+window, the request's `max_cost_usd`, `min_quality`, `max_latency_ms`, and last whether the
+model can be called now (the caller's reason when it cannot: a missing key, a local server
+that did not answer, an open circuit). Every candidate then gets the profile's utility
 
-    score = w_quality * quality + w_cost * cost + w_latency * latency + w_history * history
+    score = w_quality * quality + w_latency * latency + w_history * history - mu * cost
 
-with the profile's weights (normalised to sum 1) and each part in 0..1:
-- quality: the estimated chance of a good answer (the configured prior for the task, sharpened
-  by complexity, blended with the learned estimate by how much evidence the learner has);
-- cost: 1 at the cheapest candidate, minus 1/COST_DECADES for every 10x of estimated price;
-- latency: 1 at the fastest typical time to first token, minus 1/LATENCY_DOUBLINGS per 2x;
-- history: the model's recent track record (mean outcome), its prior when it has none.
-Log scales make the trade scale-free: paying 10x more must buy the same quality whether the
-cheap model costs $0.0001 or $0.01.
+where quality is the estimate of `estimate.py`, cost THE cost estimate of the request
+(`Entry.cost_usd` of the classifier's token counts), latency 1 at the fastest candidate minus
+1/LATENCY_DOUBLINGS per doubling, history the model's track record on this kind of request,
+and `mu` the profile's exchange rate between utility and dollars, solved per profile by
+`allocate.py`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
+import numpy as np
+
 from gateway.config import ProfileWeights
+from gateway.routing.allocate import FREE_USD, latency_part
 from gateway.routing.catalog import Entry
 from gateway.routing.classify import Classification
+from gateway.routing.estimate import Estimates
 from gateway.routing.options import RoutingOptions
 
-COST_DECADES = 4.5
-LATENCY_DOUBLINGS = 4.0
-# A free (local) model counts as this cheap: about a short prompt on the cheapest hosted model.
-# Local compute is not free (power, a busy GPU), and a floor keeps the log scale finite.
-FREE_USD = 2e-5
-COMPLEXITY_PIVOT = 4  # complexity at which the prior is taken as configured
-UNUSABLE = "not usable now (no API key, circuit open, or server unreachable)"
-
-
-class Estimate(NamedTuple):
-    """What the learner says about one model for this prompt."""
-
-    learned: float | None  # P(good), None when it has no outcomes of this model
-    weight: float  # 0..1: its share against the prior
-    history: float | None  # recent mean outcome, None without outcomes
-
-
-NO_ESTIMATE = Estimate(learned=None, weight=0.0, history=None)
 PARTS = ("quality", "cost", "latency", "history")
 
 
@@ -58,18 +41,14 @@ class Candidate(NamedTuple):
     score: float
     quality: float
     prior: float
-    learned: float | None
-    learned_weight: float
+    learned: float | None  # the learned estimate (segment + prompt), None if none
+    evidence: float  # recency-weighted outcomes of this model in the prompt's segment
     cost_usd: float
     latency_ms: float
     history: float
-    raw: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # PARTS, each 0..1
-    shares: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # PARTS weights, sum 1
-
-    @property
-    def parts(self) -> dict[str, float]:
-        """The weighted parts; they sum to `score`."""
-        return {k: w * v for k, w, v in zip(PARTS, self.shares, self.raw, strict=True)}
+    parts: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # PARTS, summing to score
+    stderr: float = 0.0
+    down: bool = False  # excluded only because it cannot be called now
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -81,7 +60,8 @@ class Candidate(NamedTuple):
             "quality_sources": {
                 "prior": round(self.prior, 4),
                 "learned": None if self.learned is None else round(self.learned, 4),
-                "learned_weight": round(self.learned_weight, 3),
+                "evidence": round(self.evidence, 1),
+                "stderr": round(self.stderr, 4),
             },
             "latency_ms": self.latency_ms,
         }
@@ -89,28 +69,12 @@ class Candidate(NamedTuple):
             out["excluded"] = self.excluded
         else:
             out["score"] = round(self.score, 4)
-            out["breakdown"] = {k: round(v, 4) for k, v in self.parts.items()}
+            out["breakdown"] = {k: round(v, 6) for k, v in zip(PARTS, self.parts, strict=True)}
         return out
 
 
-def prior_quality(entry: Entry, task: str, complexity: int) -> float:
-    """The configured quality for the task, sharpened by complexity: q ** gamma with gamma
-    doubling every 4 levels above the pivot, so hard prompts widen the gap between strong and
-    weak models and easy ones narrow it."""
-    q = entry.quality.get(task, entry.quality["default"])
-    return float(q ** _gamma(complexity))
-
-
-def _gamma(complexity: int) -> float:
-    return float(2.0 ** ((complexity - COMPLEXITY_PIVOT) / 4.0))
-
-
 def _exclusion(
-    entry: Entry,
-    c: Classification,
-    opts: RoutingOptions,
-    usable: bool,
-    cost: float,
+    entry: Entry, c: Classification, opts: RoutingOptions, unusable: str | None, cost: float,
     quality: float,
 ) -> str | None:
     if c.needs and not c.needs <= entry.capabilities:
@@ -124,9 +88,7 @@ def _exclusion(
         return f"quality {quality:.2f} < min_quality {opts.min_quality:g}"
     if opts.max_latency_ms is not None and entry.latency_ms > opts.max_latency_ms:
         return f"latency {entry.latency_ms:g} ms > max_latency_ms {opts.max_latency_ms:g}"
-    if not usable:  # checked last: "unusable" then means "would fit, but is down"
-        return UNUSABLE
-    return None
+    return unusable  # checked last: "unusable" then means "would fit, but is down"
 
 
 def score_candidates(
@@ -134,58 +96,45 @@ def score_candidates(
     c: Classification,
     weights: ProfileWeights,
     opts: RoutingOptions,
-    usable: Mapping[str, bool],
-    estimates: Mapping[str, Estimate],
-) -> list[Candidate]:
-    """Every entry, scored or excluded, best first (excluded last, in catalog order)."""
-    rows = []
-    gamma = _gamma(c.complexity)
+    unusable: Mapping[str, str],
+    est: Estimates,
+    mu: float,
+) -> tuple[list[Candidate], list[float]]:
+    """Every entry scored or excluded, best first (excluded last, in catalog order), and
+    every entry's score in catalog order (excluded ones too, for the explanation)."""
     tokens_in, tokens_out = c.prompt_tokens, c.expected_output_tokens
-    for e in entries:
-        est = estimates.get(e.id, NO_ESTIMATE)
-        prior = float(e.quality.get(c.task, e.quality["default"]) ** gamma)
-        quality = prior
-        if est.learned is not None:
-            quality = est.weight * est.learned + (1 - est.weight) * prior
-        cost = (tokens_in * e.input_usd_per_mtok + tokens_out * e.output_usd_per_mtok) / 1e6
-        why = _exclusion(e, c, opts, usable.get(e.id, False), cost, quality)
-        rows.append((e, est, prior, quality, cost, why))
-    live = [r for r in rows if r[5] is None]
-    cheapest = min((max(r[4], FREE_USD) for r in live), default=FREE_USD)
-    fastest = min((max(r[0].latency_ms, 1.0) for r in live), default=1.0)
-    total = (weights.quality + weights.cost + weights.latency + weights.history) or 1.0
-    shares = (
-        weights.quality / total,
-        weights.cost / total,
-        weights.latency / total,
-        weights.history / total,
-    )
-    out = []
-    for e, est, prior, quality, cost, why in rows:
-        history = e.quality["default"] if est.history is None else est.history
-        raw = (0.0, 0.0, 0.0, 0.0)
-        if why is None:
-            cost_part = 1 - math.log10(max(cost, FREE_USD) / cheapest) / COST_DECADES
-            lat_part = 1 - math.log2(max(e.latency_ms, 1.0) / fastest) / LATENCY_DOUBLINGS
-            raw = (quality, max(cost_part, 0.0), max(lat_part, 0.0), history)
-        score = shares[0] * raw[0] + shares[1] * raw[1] + shares[2] * raw[2] + shares[3] * raw[3]
+    costs = [e.cost_usd(tokens_in, tokens_out) for e in entries]
+    why = [
+        _exclusion(e, c, opts, unusable.get(e.id), cost, float(q))
+        for e, cost, q in zip(entries, costs, est.quality.tolist(), strict=True)
+    ]
+    live = [i for i, w in enumerate(why) if w is None]
+    lat = np.array([e.latency_ms for e in entries], np.float64)
+    lat_part = np.zeros(len(entries))
+    if live:
+        lat_part[live] = latency_part(lat[live])
+    else:
+        lat_part = latency_part(lat)
+    scores: list[float] = []
+    out: list[Candidate] = []
+    quality, prior, learned = est.quality.tolist(), est.prior.tolist(), est.learned.tolist()
+    history = est.history.tolist()
+    for i, e in enumerate(entries):
+        parts = (
+            weights.quality * quality[i],
+            -mu * max(costs[i], FREE_USD),
+            weights.latency * float(lat_part[i]),
+            weights.history * float(history[i]),
+        )
+        score = parts[0] + parts[1] + parts[2] + parts[3]
+        scores.append(score)
         out.append(
             Candidate(
-                e.id,
-                e.provider,
-                e.local,
-                why,
-                score,
-                quality,
-                prior,
-                est.learned,
-                est.weight if est.learned is not None else 0.0,
-                cost,
-                e.latency_ms,
-                history,
-                raw,
-                shares,
+                e.id, e.provider, e.local, why[i], score, quality[i], prior[i],
+                None if learned[i] != learned[i] else learned[i],  # NaN: nothing learned
+                float(est.evidence[i]), costs[i], e.latency_ms, float(history[i]), parts,
+                float(est.stderr[i]), why[i] is not None and why[i] == unusable.get(e.id),
             )
         )
     out.sort(key=lambda k: (k.excluded is not None, -k.score))
-    return out
+    return out, scores

@@ -36,6 +36,7 @@ class RequestRecord:
     ttft_ms: float | None = None
     overhead_ms: float | None = None  # time spent in the gateway itself
     routing_reason: str | None = None
+    explored: bool | None = None  # auto's exploration pick (routing.explore_share)
     usage_json: dict[str, Any] | None = None  # raw upstream usage, cached-token details included
     features: dict[str, Any] | None = None  # routing features, so the learner can use the row
     endpoint: str = "chat"  # the door it came in by: chat | messages | responses | embeddings

@@ -67,6 +67,13 @@ def render_costs(report: Mapping[str, Any]) -> Table:
         table.add_row(*cells)
     if not report.get("groups"):
         table.caption = "no requests in the log for this period"
+    elif total.get("explored"):
+        spent = total.get("cost_usd") or 0.0
+        share = f" ({100 * total['explored_cost_usd'] / spent:.1f}% of spend)" if spent else ""
+        table.caption = (
+            f"exploring: {total['explored']:,} requests sent to auto's second-best choice cost "
+            f"{usd(total.get('explored_cost_usd'))}{share}"
+        )
     return table
 
 

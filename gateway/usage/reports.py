@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Select, case, cast, func, select
+from sqlalchemy import Date, Select, case, cast, func, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -123,7 +123,9 @@ class LogReader:
     # -- the cost report ---------------------------------------------------------------------
 
     async def usage_report(self, since: datetime | None, by: str) -> dict[str, Any]:
-        """Requests, errors, tokens, USD (and unpriced count) and p50 latency per group + total."""
+        """Requests, errors, tokens, USD (and unpriced count) and p50 latency per group + total;
+        `explored` / `explored_cost_usd` count the requests auto sent to its second-best choice
+        to keep learning, and what they cost (the cost of exploring)."""
         if by not in GROUPS:
             raise ValueError(f"invalid by {by!r}: use one of {', '.join(GROUPS)}")
         key = await self._group_key(by)
@@ -160,6 +162,8 @@ class LogReader:
             func.sum(r.completion_tokens).label("completion_tokens"),
             func.sum(r.cost_usd).label("cost_usd"),
             func.sum(case((r.cost_usd.is_(None), 1), else_=0)).label("unpriced"),
+            func.sum(case((r.explored == true(), 1), else_=0)).label("explored"),
+            func.sum(case((r.explored == true(), r.cost_usd), else_=0)).label("explored_usd"),
         ]
         query = select(*([key.label("key")] if key is not None else []), *cols)
         if since is not None:
@@ -180,6 +184,8 @@ class LogReader:
                     "completion_tokens": int(m["completion_tokens"] or 0),
                     "cost_usd": _usd(m["cost_usd"]),
                     "unpriced": int(m["unpriced"] or 0),
+                    "explored": int(m["explored"] or 0),
+                    "explored_cost_usd": _usd(m["explored_usd"]),
                 }
             )
         return out
@@ -371,4 +377,6 @@ def _empty() -> dict[str, Any]:
         "completion_tokens": 0,
         "cost_usd": 0.0,
         "unpriced": 0,
+        "explored": 0,
+        "explored_cost_usd": 0.0,
     }

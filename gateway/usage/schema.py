@@ -82,6 +82,8 @@ requests = Table(
     Column("ttft_ms", Float),
     Column("overhead_ms", Float),
     Column("routing_reason", Text),
+    # True when auto sent the request to its second-best choice to keep evidence (exploration)
+    Column("explored", Boolean, nullable=True),
     Column("usage_json", Text),  # raw upstream usage, cached-token fields kept for repricing
     Column("features_json", Text),  # routing features, for the learner
     Column("endpoint", String(32)),

@@ -18,14 +18,15 @@ from gateway.execution.legs import (
 from gateway.routing import Decision, NoRouteAvailable, Router
 from tests.routing.configs import ALL_CAPS, make_config, model, user
 
-# Scores under `auto:best`: o-best > o-good > a-good > g-ok > o-cheap (three on provider o).
+# One price for all, so the ranking under `auto:best` is the quality order, whatever the
+# router's cost trade-offs: o-best > o-good > a-good > g-ok > o-cheap (three on provider o).
 FLEET = [
-    model("o-best", "openai", (2.5, 10), 0.97, capabilities=ALL_CAPS, latency_ms=500),
+    model("o-best", "openai", (1, 4), 0.97, capabilities=ALL_CAPS, latency_ms=500),
     model("o-good", "openai", (1, 4), 0.93, capabilities=ALL_CAPS, latency_ms=500),
-    model("a-good", "anthropic", (1, 5), 0.90, capabilities=["streaming"], latency_ms=500,
+    model("a-good", "anthropic", (1, 4), 0.90, capabilities=["streaming"], latency_ms=500,
           aliases=["claude"]),
-    model("g-ok", "lmstudio", (0.5, 1), 0.80, capabilities=ALL_CAPS, latency_ms=500),
-    model("o-cheap", "openai", (0.1, 0.4), 0.70, capabilities=["tools", "streaming"],
+    model("g-ok", "lmstudio", (1, 4), 0.80, capabilities=ALL_CAPS, latency_ms=500),
+    model("o-cheap", "openai", (1, 4), 0.70, capabilities=["tools", "streaming"],
           latency_ms=500),
 ]
 ROUTER = Router(make_config(FLEET))
@@ -34,9 +35,10 @@ IMAGE = {"messages": [{"role": "user", "content": [
     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
 
 
-def decide(body: dict[str, Any] | None = None, usable: dict[str, bool] | None = None) -> Decision:
+def decide(body: dict[str, Any] | None = None, unusable: dict[str, str] | None = None
+           ) -> Decision:
     return ROUTER.decide(body or user("Explain how a hash map works."), profile="best",
-                         usable=usable)
+                         unusable=unusable)
 
 
 def opts(**kw: Any) -> ParallelConfig:
@@ -105,9 +107,9 @@ def test_no_leg_can_run() -> None:
         choose_legs(decide(IMAGE).candidates, opts(models=["a-good", "o-cheap"]), ROUTER.catalog)
     assert err.value.status == 400 and err.value.param == "routing.parallel.models"
     assert "a-good: lacks vision; o-cheap: lacks vision" in err.value.message
-    down = {"o-best": False, "g-ok": False}
+    down = {"o-best": "circuit open", "g-ok": "no API key"}
     with pytest.raises(NoRouteAvailable) as err:
-        choose_legs(decide(usable=down).candidates, opts(models=["o-best", "g-ok"]),
+        choose_legs(decide(unusable=down).candidates, opts(models=["o-best", "g-ok"]),
                     ROUTER.catalog)
     assert err.value.status == 503
 

@@ -23,7 +23,8 @@ def model(
 
 
 def make_config(models: list[dict[str, Any]] | None = None, **routing: Any) -> GatewayConfig:
-    """The standard test fleet unless `models` is given."""
+    """The standard test fleet unless `models` is given. Exploration is off unless a test
+    turns it on (`explore_share=...`): most tests assert where a request goes."""
     if models is None:
         models = [
             model(
@@ -74,8 +75,7 @@ def make_config(models: list[dict[str, Any]] | None = None, **routing: Any) -> G
         },
         "models": models,
     }
-    if routing:
-        raw["routing"] = routing
+    raw["routing"] = {"explore_share": 0.0, **routing}
     return parse_config(raw, env={})
 
 

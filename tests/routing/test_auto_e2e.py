@@ -75,7 +75,7 @@ def test_tools_go_only_to_tools_capable_models(fleet: GatewayServer, fake_openai
         assert _upstream(fake_openai) == f"up-{header}"
     # the cheap profile takes the cheapest model that can call tools, not `tiny`
     assert _ask(fleet, "auto:cheap", tools=[TOOL])[0] == "mini"
-    assert _ask(fleet, "auto:cheap")[0] in {"tiny", "local"}  # control: without tools
+    assert _ask(fleet, "auto:cheap")[0] in {"tiny", "local", "mini"}  # control: no tools
 
 
 def test_images_go_only_to_vision_models(fleet: GatewayServer, fake_openai: FakeOpenAI) -> None:
@@ -93,9 +93,15 @@ def test_images_go_only_to_vision_models(fleet: GatewayServer, fake_openai: Fake
 def test_long_prompt_never_goes_to_a_small_context_model(
     fleet: GatewayServer, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
 ) -> None:
-    short = _ask(fleet, "auto:cheap")[0]
-    assert short in {"tiny", "local"}  # control: the small models win a short prompt
+    def excluded(messages: list[dict[str, Any]]) -> dict[str, str]:
+        with fleet.http() as http:
+            out = http.post("/v1/route", json={"model": "auto:cheap", "messages": messages},
+                            headers={"authorization": "Bearer k"}).json()
+        return {c["model"]: c.get("excluded", "") for c in out["candidates"]}
+
+    assert not excluded(MSG)["tiny"]  # control: a short prompt fits every model
     long = [{"role": "user", "content": "Summarise this log line by line. " + "word " * 5000}]
+    assert "do not fit context" in excluded(long)["tiny"]
     for profile in ("auto:cheap", "auto:local", "auto"):
         header, _ = _ask(fleet, profile, messages=long)
         assert header != "tiny", profile
@@ -119,9 +125,13 @@ def test_max_cost_picks_the_cheapest_that_fits(fleet: GatewayServer, fake_openai
     assert _upstream(fake_openai) == "up-mini"
 
 
+HARD = [{"role": "user", "content": "Prove rigorously that this scheduling algorithm is optimal "
+         "and derive its loop invariant."}]
+
+
 def test_auto_best_picks_the_highest_quality(fleet: GatewayServer, fake_openai: FakeOpenAI
                                             ) -> None:
-    assert _ask(fleet, "auto:best")[0] == "best"
+    assert _ask(fleet, "auto:best", messages=HARD)[0] == "best"
     assert _upstream(fake_openai) == "up-best"
 
 

@@ -21,12 +21,28 @@ TASKS = [
     ("Which of these would most likely cause a plant to wilt? A) water B) drought", "reasoning"),
     ("Where would you put a dirty sock if you wanted to wash it?", "reasoning"),
     ("Clue(s):\n1. The cat lover lives left of the golfer.\nWho lives in house 2?", "reasoning"),
+    ("who wrote the book the old man and the sea", "open_qa"),
+    ("Who was the President of the United States during the Louisiana Purchase?", "open_qa"),
+    ("What causes earthquakes?", "open_qa"),
     (
-        "Summarize the following article in three bullet points: The city council met...",
-        "extraction",
+        "Summarize the following article in three bullet points: The city council met on "
+        "Monday and approved the new budget after a long debate about school funding.",
+        "summarization",
     ),
+    ("tl;dr of this thread please: we moved the launch, QA found two bugs, legal is fine.", "summarization"),
     ("Extract every date and amount from this invoice text and list them.", "extraction"),
-    ("Translate this paragraph into French: The weather is lovely today.", "extraction"),
+    ("Pull out all the email addresses in this text: ana@x.io wrote to bo@y.org.", "extraction"),
+    ("Classify this review as positive, negative or neutral: 'Arrived late, works fine.'", "classification"),
+    ("Is this message spam or not spam? 'You won a free cruise, click now!'", "classification"),
+    ("Translate this paragraph into French: The weather is lovely today.", "rewrite"),
+    ("Fix the grammar in this sentence: 'He don't like apples no more.'", "rewrite"),
+    (
+        "According to the passage, why did the bridge close? 'The bridge closed in May after "
+        "inspectors found cracks in two of its steel cables.'",
+        "closed_qa",
+    ),
+    ("Give me some ideas for a rainy Sunday with two toddlers.", "brainstorming"),
+    ("Brainstorm names for a bakery that only sells sourdough.", "brainstorming"),
     (
         "Write a short story about a lighthouse keeper who finds a message in a bottle.",
         "generation",
@@ -34,8 +50,6 @@ TASKS = [
     ("Compose a haiku about autumn rain.", "generation"),
     ("dog, frisbee, catch, throw, park, grass", "generation"),
     ("Напиши стихотворение про зиму.", "generation"),
-    ("who wrote the book the old man and the sea", "open_qa"),
-    ("Who was the President of the United States during the Louisiana Purchase?", "open_qa"),
     ("Hi! How are you today?", "chat"),
     ("Pretend you are a pirate captain and greet my crew.", "chat"),
 ]
@@ -95,6 +109,37 @@ def test_tools_make_the_task_tool_use() -> None:
     c = classify(user("What's the weather in Paris?", tools=TOOLS))
     assert c.task == "tool_use"
     assert c.task_signals == ("tools in request",)
+
+
+def test_a_conversation_without_another_task_is_chat() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": "I finally finished the marathon!"},
+            {"role": "assistant", "content": "Congratulations! How do you feel?"},
+            {"role": "user", "content": "tired but so proud haha"},
+        ]
+    }
+    assert classify(body).task == "chat"
+
+
+def test_a_few_shot_prompt_is_judged_by_its_last_question() -> None:
+    shot = "Q: Which gas do plants take in?\nA) oxygen B) carbon dioxide\nAnswer: B\n\n"
+    body = user(shot * 3 + "Write a python function that reverses a list.\nAnswer:")
+    assert classify(body).task == "code"
+    assert classify(body).prompt_tokens > 60  # the cost still counts the whole prompt
+
+
+EXPECTED: list[tuple[str, int, int]] = [
+    # (prompt, low, high): a rewrite is as long as its text, a summary a fraction of it
+    ("Rewrite this paragraph more formally: " + "we kinda messed up the numbers. " * 40, 300, 600),
+    ("Summarize this: " + "The council met and argued about the budget. " * 60, 80, 200),
+    ("Classify this review as positive or negative: 'great phone'", 10, 40),
+]
+
+
+@pytest.mark.parametrize(("text", "low", "high"), EXPECTED)
+def test_expected_output_follows_the_task(text: str, low: int, high: int) -> None:
+    assert low <= classify(user(text)).expected_output_tokens <= high
 
 
 def test_routing_task_overrides_the_classifier() -> None:

@@ -139,3 +139,25 @@ def test_records_from_log_rows_and_feedback() -> None:
         ("poet", *IMPLICIT_SUCCESS),
     ]
     assert records[0].at == NOW and records[-1].at == NOW
+
+
+def test_the_request_log_and_feedback_feed_the_segments_and_the_router() -> None:
+    """The live path: a decision's features go to the log row, feedback scores it, and the
+    refit (records_from_log + LearnedModel.fit, as `gateway eval --train` uses) moves the
+    router's evidence for the model that answered."""
+    from gateway.routing import Router
+    from tests.routing.configs import make_config
+
+    router = Router(make_config())
+    rows, feedback = [], {}
+    for i in range(60):
+        d = router.decide(user(f"Write a python function number {i} that sorts a list."))
+        rows.append({"id": f"r{i}", "model": "mini", "status": "success", "features": d.features})
+        feedback[f"r{i}"] = {"outcome": "failure"}
+    learned = LearnedModel.fit(records_from_log(rows, feedback), now=NOW)
+    assert [s.name for s in learned.segments.items] == ["code"]
+    after = router.with_learned(learned).decide(user("Write a python function that sorts names."))
+    mini = next(c for c in after.candidates if c.id == "mini")
+    assert mini.evidence == pytest.approx(60) and mini.learned is not None and mini.learned < 0.2
+    before = router.decide(user("Write a python function that sorts names."))
+    assert mini.quality < next(c.quality for c in before.candidates if c.id == "mini")

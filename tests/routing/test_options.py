@@ -42,7 +42,11 @@ GOOD: list[tuple[Any, RoutingOptions]] = [
         {"max_cost_usd": 0.01, "min_quality": 0.8, "max_latency_ms": 3000},
         RoutingOptions(max_cost_usd=0.01, min_quality=0.8, max_latency_ms=3000),
     ),
-    ({"task": "summarization"}, RoutingOptions(task="extraction")),
+    ({"task": "summarization"}, RoutingOptions(task="summarization")),
+    ({"task": "summary"}, RoutingOptions(task="summarization")),
+    ({"task": "translation"}, RoutingOptions(task="rewrite")),
+    ({"task": "rag"}, RoutingOptions(task="closed_qa")),
+    ({"task": "brainstorm"}, RoutingOptions(task="brainstorming")),
     ({"profile": "auto:cheap"}, RoutingOptions(profile="cheap")),
     (
         {"profile": "local", "prefer_local": True},

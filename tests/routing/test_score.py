@@ -1,4 +1,5 @@
-"""score_candidates: hard filters with reasons, then the weighted score, table-driven."""
+"""score_candidates: hard filters with reasons (the caller's unusable reason last), then the
+profile's utility, table-driven."""
 
 from __future__ import annotations
 
@@ -7,19 +8,15 @@ from typing import Any
 import pytest
 
 from gateway.config import DEFAULT_PROFILES, ProfileWeights
-from gateway.routing import Catalog, RoutingOptions, classify
-from gateway.routing.score import (
-    COST_DECADES,
-    UNUSABLE,
-    Estimate,
-    prior_quality,
-    score_candidates,
-)
+from gateway.routing import Catalog, LearnedModel, RoutingOptions, classify
+from gateway.routing.allocate import FREE_USD
+from gateway.routing.estimate import Estimator
+from gateway.routing.score import Candidate, score_candidates
 from tests.routing.configs import make_config, user
 
 CONFIG = make_config()
 CATALOG = Catalog.from_config(CONFIG)
-ALL_USABLE = {e.id: True for e in CATALOG.entries}
+EST = Estimator(CATALOG.entries, LearnedModel.empty())
 NO_OPTIONS = RoutingOptions()
 IMAGE = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
 
@@ -28,29 +25,20 @@ def ranked(
     body: dict[str, Any],
     weights: ProfileWeights = DEFAULT_PROFILES["balanced"],
     opts: RoutingOptions = NO_OPTIONS,
-    usable: dict[str, bool] | None = None,
-    estimates: dict[str, Estimate] | None = None,
-) -> dict[str, Any]:
-    out = score_candidates(
-        CATALOG.entries,
-        classify(body),
-        weights,
-        opts,
-        ALL_USABLE if usable is None else usable,
-        estimates or {},
+    unusable: dict[str, str] | None = None,
+    mu: float = 0.0,
+) -> dict[str, Candidate]:
+    c = classify(body)
+    est = EST.for_prompt(c.task, c.complexity, None, None)
+    out, _ = score_candidates(
+        CATALOG.entries, c, weights, opts, unusable or {}, est, mu
     )
-    return {c.id: c for c in out}
+    return {x.id: x for x in out}
 
 
 EXCLUSIONS: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     # (case, body, options, model, reason contains)
-    (
-        "vision",
-        {"messages": [{"role": "user", "content": [IMAGE]}]},
-        {},
-        "local-small",
-        "lacks vision",
-    ),
+    ("vision", {"messages": [{"role": "user", "content": [IMAGE]}]}, {}, "local-small", "lacks vision"),
     (
         "tools",
         user("weather?", tools=[{"type": "function", "function": {"name": "w"}}]),
@@ -72,84 +60,57 @@ def test_exclusions_name_their_reason(
     cands = ranked(body, opts=RoutingOptions(**opts))
     assert cands[model].excluded is not None, case
     assert reason in cands[model].excluded
+    assert not cands[model].down  # the request rules it out; nothing is down
 
 
-def test_unusable_is_checked_last() -> None:
-    usable = {**ALL_USABLE, "mini": False}
-    cands = ranked(user("hi"), usable=usable)
-    assert cands["mini"].excluded == UNUSABLE
+def test_the_callers_unusable_reason_is_shown_and_checked_last() -> None:
+    why = "circuit open until 12:03:05 (half-open then)"
+    cands = ranked(user("hi"), unusable={"mini": why})
+    assert cands["mini"].excluded == why and cands["mini"].down
     image = {"messages": [{"role": "user", "content": [IMAGE]}]}
-    assert "lacks vision" in (ranked(image, usable={})["local-small"].excluded or "")
+    local = ranked(image, unusable={"local-small": "local server did not answer"})["local-small"]
+    assert local.excluded == "lacks vision" and not local.down
 
 
 def test_excluded_candidates_rank_last_and_scores_descend() -> None:
-    out = score_candidates(
-        CATALOG.entries,
-        classify(user("hi")),
-        DEFAULT_PROFILES["balanced"],
-        RoutingOptions(),
-        {**ALL_USABLE, "big": False},
-        {},
-    )
+    out = list(ranked(user("hi"), unusable={"big": "no API key (set OPENAI_API_KEY)"}).values())
     assert out[-1].id == "big"
     scores = [c.score for c in out if c.excluded is None]
     assert scores == sorted(scores, reverse=True)
 
 
-PROFILE_WINNERS = [
-    ("best", "Prove that the algorithm is optimal and derive its invariant.", "sonnet"),
-    ("cheap", "Prove that the algorithm is optimal and derive its invariant.", "local-small"),
-    ("fast", "What is the capital of France?", "local-small"),
+def test_parts_sum_to_the_score() -> None:
+    for c in ranked(user("Write a python function to sort a list."), mu=3.0).values():
+        assert sum(c.parts) == pytest.approx(c.score, abs=1e-12)
+
+
+MU = [
+    # (exchange rate, expected winner): at 0 cost is ignored, a high rate buys the cheapest
+    (0.0, "sonnet"),
+    (1e6, "local-small"),
 ]
 
 
-@pytest.mark.parametrize(("profile", "text", "winner"), PROFILE_WINNERS)
-def test_profile_weights_decide_the_winner(profile: str, text: str, winner: str) -> None:
-    out = score_candidates(
-        CATALOG.entries,
-        classify(user(text)),
-        DEFAULT_PROFILES[profile],
-        RoutingOptions(),
-        ALL_USABLE,
-        {},
-    )
-    assert out[0].id == winner
+@pytest.mark.parametrize(("mu", "winner"), MU)
+def test_the_exchange_rate_trades_quality_for_cost(mu: float, winner: str) -> None:
+    q_only = ProfileWeights(quality=1.0, cost=0.0, latency=0.0, history=0.0)
+    cands = ranked(user("Prove that the algorithm is optimal and derive its invariant."), q_only, mu=mu)
+    assert next(iter(cands)) == winner
 
 
-def test_parts_sum_to_the_score_and_stay_in_range() -> None:
-    for c in ranked(user("Write a python function to sort a list.")).values():
-        assert abs(sum(c.parts.values()) - c.score) < 1e-9
-        assert all(0.0 <= v <= 1.0 for v in c.raw)
-
-
-def test_cost_part_loses_one_share_per_decade() -> None:
-    cands = ranked(user("Summarize this text in one line: the meeting moved to Friday."))
-    mini, big = cands["mini"], cands["big"]
-    decades = __import__("math").log10(big.cost_usd / mini.cost_usd)
-    assert mini.raw[1] - big.raw[1] == pytest.approx(decades / COST_DECADES, rel=1e-6)
-
-
-def test_learned_estimate_blends_with_the_prior_by_its_weight() -> None:
-    est = {"mini": Estimate(learned=0.2, weight=0.75, history=0.4)}
-    c = ranked(user("hi"), estimates=est)["mini"]
-    assert c.quality == pytest.approx(0.75 * 0.2 + 0.25 * c.prior)
-    assert (c.learned, c.learned_weight, c.history) == (0.2, 0.75, 0.4)
-    untouched = ranked(user("hi"))["mini"]
-    assert untouched.quality == untouched.prior and untouched.learned is None
-
-
-PRIORS = [(0.9, 4, 0.9), (0.9, 8, 0.81), (0.81, 0, 0.9)]
-
-
-@pytest.mark.parametrize(("q", "complexity", "expected"), PRIORS)
-def test_complexity_sharpens_the_prior(q: float, complexity: int, expected: float) -> None:
-    entry = Catalog.from_config(
-        make_config([{"id": "m", "provider": "openai", "quality": q}])
-    ).entries[0]
-    assert prior_quality(entry, "code", complexity) == pytest.approx(expected, abs=1e-9)
+def test_cost_part_is_the_rate_times_the_one_cost_estimate() -> None:
+    c = classify(user("Summarize this text in one line: the meeting moved to Friday."))
+    cands = ranked(user("Summarize this text in one line: the meeting moved to Friday."), mu=2.0)
+    big = CATALOG.get("big")
+    assert big is not None
+    assert cands["big"].cost_usd == big.cost_usd(c.prompt_tokens, c.expected_output_tokens)
+    assert cands["big"].parts[1] == pytest.approx(-2.0 * cands["big"].cost_usd)
+    assert cands["local-small"].parts[1] == pytest.approx(-2.0 * FREE_USD)  # free is not free
 
 
 def test_to_json_shows_breakdown_or_exclusion() -> None:
     cands = ranked(user("hi"), opts=RoutingOptions(max_latency_ms=500))
     assert "breakdown" in cands["mini"].to_json() and "excluded" not in cands["mini"].to_json()
     assert "excluded" in cands["big"].to_json() and "score" not in cands["big"].to_json()
+    sources = cands["mini"].to_json()["quality_sources"]
+    assert isinstance(sources, dict) and sources["learned"] is None and sources["evidence"] == 0

@@ -69,16 +69,39 @@ def test_report_by_model_sums_exactly(log_url: str) -> None:
         assert report["groups"] == [
             {"key": "b", "requests": 2, "errors": 0, "prompt_tokens": 8,
              "completion_tokens": 2, "cost_usd": 0.300000123, "unpriced": 0,
-             "p50_latency_ms": 150.0},
+             "explored": 0, "explored_cost_usd": 0.0, "p50_latency_ms": 150.0},
             {"key": "a", "requests": 3, "errors": 1, "prompt_tokens": 300,
-             "completion_tokens": 30, "cost_usd": 0.3, "unpriced": 1, "p50_latency_ms": 20.0},
+             "completion_tokens": 30, "cost_usd": 0.3, "unpriced": 1,
+             "explored": 0, "explored_cost_usd": 0.0, "p50_latency_ms": 20.0},
         ]  # fmt: skip
         assert report["total"] == {
             "requests": 5, "errors": 1, "prompt_tokens": 308, "completion_tokens": 32,
-            "cost_usd": 0.600000123, "unpriced": 1, "p50_latency_ms": 30.0,
+            "cost_usd": 0.600000123, "unpriced": 1, "explored": 0, "explored_cost_usd": 0.0,
+            "p50_latency_ms": 30.0,
         }  # fmt: skip
 
     with_log(log_url, ROWS, check)
+
+
+def test_report_counts_the_cost_of_exploring(log_url: str) -> None:
+    rows = [
+        R(1, cost_usd=0.5, explored=False),
+        R(2, cost_usd=0.25, explored=True),
+        R(3, model="b", cost_usd=0.125, explored=True),
+        R(4, model="b", cost_usd=1.0),  # logged before the column existed: NULL
+    ]
+
+    async def check(reader: LogReader) -> None:
+        report = await reader.usage_report(None, "model")
+        assert (report["total"]["explored"], report["total"]["explored_cost_usd"]) == (2, 0.375)
+        by = {g["key"]: (g["explored"], g["explored_cost_usd"]) for g in report["groups"]}
+        assert by == {"a": (1, 0.25), "b": (1, 0.125)}
+        from gateway.usage.render import render_costs, to_text
+
+        text = to_text(render_costs(report))
+        assert "exploring: 2 requests" in text and "$0.375" in text and "20.0% of spend" in text
+
+    with_log(log_url, rows, check)
 
 
 def test_report_since_and_other_groupings(log_url: str) -> None:
