@@ -21,6 +21,7 @@ from gateway.api.respond import error_response
 from gateway.config import GatewayConfig
 from gateway.demo.config import simulated_providers
 from gateway.errors import GatewayError
+from gateway.execution.consensus import evidence
 from gateway.execution.executor import Executor
 from gateway.health import Health
 from gateway.learning import Learner
@@ -108,6 +109,9 @@ def build(config: GatewayConfig, sink: Sink | None = None) -> Parts:
         config, providers, shared.breakers, health, prices,
         on_upstream_error=lambda p, exc: metrics.upstream_errors.labels(p, type(exc).__name__).inc(),
         on_resume=lambda outcome: metrics.resumes.labels(outcome).inc(),
+        on_consensus=lambda legs, outcome, record: learner.add_evidence(
+            evidence(legs, outcome, record.features or {}, request_id=record.id,
+                     at=record.created_at)),
     )
     sink = sink or SqlSink(config.database)
     feed = RoutingFeed(simulated_providers(config))

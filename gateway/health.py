@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config import GatewayConfig, ModelConfig
+from gateway.execution.deployments import targets_of
 from gateway.resilience.breaker import OPEN, Breakers, CircuitBreaker
 from gateway.resilience.probe import LocalProbe
 
@@ -26,16 +27,22 @@ class Health:
         self.state = state  # where shared limits, budgets and circuits live, and whether it is up
 
     def why_not(self, model: ModelConfig, provider: str | None = None) -> str | None:
-        """None if the model can be called now (through `provider`, default its own), else why."""
-        pname = provider or model.provider
+        """None if the model can be called now (through `provider`, default its own; a model
+        served by several deployments through any one of them), else why."""
+        if provider is None and len(model.deployments) > 1:
+            reasons = [self._why(model, t.provider, t.name) for t in targets_of(model)]
+            return None if None in reasons else "; ".join(r for r in reasons if r)
+        return self._why(model, provider or model.provider, model.id)
+
+    def _why(self, model: ModelConfig, pname: str, breaker: str) -> str | None:
         p = self.config.providers[pname]
         if not p.has_key:
             return f"no API key for provider {pname!r} (set {p.api_key_env or 'its api_key'})"
         if self.probe is not None and self.probe.reachable(pname) is False:
             return f"the local server of provider {pname!r} at {p.base_url} did not answer"
-        for breaker in (self.breakers.providers[pname], self.breakers.models.get(model.id)):
-            if breaker is not None and not breaker.available():
-                return _circuit(breaker)
+        for b in (self.breakers.providers[pname], self.breakers.models.get(breaker)):
+            if b is not None and not b.available():
+                return _circuit(b)
         return None
 
     def unusable(self) -> dict[str, str]:

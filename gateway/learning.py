@@ -13,19 +13,21 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.config import LearnConfig
-from gateway.routing import LearnedModel, records_from_log
+from gateway.routing import LearnedModel, OutcomeRecord, PromptFeatures, records_from_log
 
 log = logging.getLogger("gateway.learning")
 
 # Feedback usually arrives in bursts (a client rating a batch): wait this long after the first
 # one so a burst costs one refit, not one per row.
 FEEDBACK_DEBOUNCE_S = 0.5
+EVIDENCE_KEPT = 20_000
 
 
 def split_outcomes(
@@ -95,6 +97,10 @@ class Learner:
         self._task: asyncio.Task[None] | None = None
         self._seen: tuple[Any, ...] | None = None  # the log as of the last fit
         self._stopping = False
+        # Weak evidence from consensus (a leg that lost a vote): kept in memory, bounded, and
+        # learned with the log at the next refit.
+        self._evidence: deque[OutcomeRecord] = deque(maxlen=EVIDENCE_KEPT)
+        self._evidence_added = 0
 
     @property
     def enabled(self) -> bool:
@@ -109,6 +115,17 @@ class Learner:
             await asyncio.to_thread(self.use, saved)
             log.info("router state loaded from %s (%d records)", self.path, saved.n_records)
         self._task = asyncio.create_task(self._run(), name="router-refit")
+
+    def add_evidence(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Learning records from outside the log (`gateway/execution/consensus.evidence`)."""
+        for r in records:
+            features = PromptFeatures.from_json(r.get("features") or {})
+            if features is None:
+                continue
+            self._evidence.append(OutcomeRecord(features=features, model=str(r["model"]),
+                                                score=float(r["score"]), weight=float(r["weight"]),
+                                                at=r.get("at") or datetime.now(UTC)))
+            self._evidence_added += 1
 
     def notify(self) -> None:
         """New feedback arrived: refit soon rather than at the next interval."""
@@ -142,11 +159,11 @@ class Learner:
         if self.flush is not None:
             await self.flush()
         rows = await self.outcomes()
-        seen = _signature(rows)
+        seen = (*_signature(rows), self._evidence_added)
         if seen == self._seen:  # nothing new: a fit costs seconds of CPU on a big log
             return None
         requests, feedback = split_outcomes(rows)
-        records = records_from_log(requests, feedback)
+        records = [*records_from_log(requests, feedback), *self._evidence]
         if not records:
             return None
         half_life = self.settings.half_life_days

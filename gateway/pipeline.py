@@ -28,10 +28,13 @@ from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, Provid
 from gateway.execution.attempts import AttemptLog
 from gateway.execution.chain import OpenStream
 from gateway.execution.executor import Executor
+from gateway.execution.judge import JUDGE_MAX_TOKENS
+from gateway.execution.legs import JUDGE_FRAME_TOKENS
 from gateway.limits import Admission
 from gateway.limits.admit import Ticket
 from gateway.plan import Plan, Planner, Step
 from gateway.resilience.timeouts import aclose
+from gateway.usage.estimate import Estimate
 from gateway.usage.events import RequestRecord
 from gateway.usage.recorder import Recorder
 from providers.base import Usage
@@ -135,8 +138,25 @@ class Pipeline:
                                          f"was {record.routing_reason}")
                 worst = self._worst(plan, plan.models)
         e = plan.estimate
+        usd: float | list[float] = worst
+        if plan.parallel is not None:  # every leg may be billed in full, and the judge
+            usd = [self._worst(plan, [m]) for m in plan.models] + [self._judge_worst(plan)]
         return await self.admission.admit(
-            record.api_key, tokens=e.prompt_tokens + e.expected_output_tokens, usd=worst)
+            record.api_key, tokens=e.prompt_tokens + e.expected_output_tokens, usd=usd)
+
+    def _judge_worst(self, plan: Plan) -> float:
+        """The judge reads the request and every leg's whole answer, and writes a short verdict."""
+        judge = plan.parallel.judge if plan.parallel else None
+        price = self.prices.price(judge) if judge is not None else None
+        if judge is None or price is None:
+            return 0.0
+        e = plan.estimate
+        answer = e.max_output_tokens or e.expected_output_tokens
+        reads = e.prompt_tokens + len(plan.models) * answer + JUDGE_FRAME_TOKENS
+        judged = Estimate(reads, JUDGE_MAX_TOKENS, JUDGE_MAX_TOKENS)
+        return judged.worst_usd(float(price.input), float(price.output),
+                                model_max_output=judge.max_output_tokens,
+                                context_window=judge.context_window)
 
     def _worst(self, plan: Plan, models: list[ModelConfig]) -> float:
         out = 0.0

@@ -15,6 +15,7 @@ from typing import Any
 from gateway.config import CONSENSUS_PROFILE, TASKS, GatewayConfig, ModelConfig
 from gateway.doors.base import DoorRequest
 from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.execution.legs import LegPlan, choose_legs, parallel_options
 from gateway.experiments.assign import Assigner
 from gateway.health import Health
 from gateway.routing import Classification, Decision, LearnedModel, Router
@@ -31,12 +32,22 @@ class Step:
     retries: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ParallelPlan:
+    """Several legs at once, and how one answer is chosen from them."""
+
+    legs: LegPlan
+    strategy: str
+    judge: ModelConfig | None
+
+
 @dataclass(slots=True)
 class Plan:
     steps: list[Step]
     estimate: Estimate
     classification: Classification | None = None  # None for embeddings: no prompt to classify
     decision: Decision | None = None
+    parallel: ParallelPlan | None = None  # the steps are then the legs
 
     @property
     def models(self) -> list[ModelConfig]:
@@ -71,6 +82,8 @@ class Planner:
         """The models to try, in order; fills the record's routing columns."""
         if req.endpoint == "embeddings":
             return self._embeddings(req, record)
+        if req.model == f"auto:{CONSENSUS_PROFILE}" or req.routing.get("parallel") is not None:
+            return self._parallel(req, record)
         name = req.model
         if self.assigner and (name in self.route_names or name in self._chains):
             c = self.router.classify(req.body, _task_option(req.routing))
@@ -102,6 +115,22 @@ class Planner:
             record.routing_reason = f"experiment {record.experiment} arm {record.arm}: {chain[0].model.id}"
         return Plan(list(chain), self._estimate(req.body, c), c)
 
+    def _parallel(self, req: DoorRequest, record: RequestRecord) -> Plan:
+        """Legs chosen by the router for the task (different providers first) unless named."""
+        options = parallel_options(req.routing.get("parallel"), self.config.routing.parallel)
+        name = req.model if req.model in self.route_names else "auto"
+        decision = self.decide(req.body, name, req.routing)
+        legs = choose_legs(decision.candidates, options, self.router.catalog)
+        models = [m for c in legs.legs if (m := self.config.model(c.id)) is not None]
+        judge = self.config.model(legs.judge) if legs.judge else None
+        c = decision.classification
+        record.task, record.complexity, record.profile = c.task, c.complexity, decision.profile
+        record.features = decision.features
+        record.routing_reason = f"parallel {options.strategy} over {legs.header}; {decision.reason}"
+        record.parallel = legs.header
+        return Plan([Step(m) for m in models], self._estimate(req.body, c), c, decision,
+                    ParallelPlan(legs, options.strategy, judge))
+
     def _embeddings(self, req: DoorRequest, record: RequestRecord) -> Plan:
         chain = self._chains.get(req.model)
         if chain is None:
@@ -120,7 +149,7 @@ class Planner:
     def decide(self, body: dict[str, Any], name: str, options: Any) -> Decision:
         profile = name.partition(":")[2] or None
         if profile == CONSENSUS_PROFILE:
-            profile = None  # the parallel legs are chosen by the executor from this decision
+            profile = None  # the legs are chosen from this decision's ranking (`_parallel`)
         return self.router.decide(body, profile=profile, unusable=self.health.unusable(),
                                   options=options)
 

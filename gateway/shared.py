@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gateway.config import GatewayConfig
+from gateway.execution.deployments import targets_of
 from gateway.limits import Admission
 from gateway.resilience.breaker import Breakers
 from gateway.resilience.probe import LocalProbe
@@ -36,8 +37,12 @@ class SharedParts:
         """`reader` reads budget spend back from the log at start; `refresh_s` bounds how
         long a circuit opened on another instance takes to be respected here."""
         state = build_state(config)
-        breakers = Breakers(config.reliability.circuit_breaker, config.providers,
-                            ((m.id, m.provider) for m in config.models), state, refresh_s)
+        # a breaker per model, and one per deployment of a model served by several
+        names = [(m.id, m.provider) for m in config.models]
+        names += [(t.name, t.provider) for m in config.models if len(m.deployments) > 1
+                  for t in targets_of(m)]
+        breakers = Breakers(config.reliability.circuit_breaker, config.providers, names,
+                            state, refresh_s)
         return cls(state, breakers, Admission.from_config(config, state, reader),
                    LocalProbe(config, state=state))
 

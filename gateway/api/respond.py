@@ -29,6 +29,10 @@ def gateway_headers(record: RequestRecord) -> dict[str, str]:
     }
     if record.experiment:
         headers["x-gateway-experiment"] = f"{record.experiment}:{record.arm}"
+    if record.parallel:
+        headers["x-gateway-parallel"] = record.parallel
+    if record.consensus:
+        headers["x-gateway-consensus"] = record.consensus
     if record.simulated:
         headers["x-gateway-simulated"] = "true"  # no real model answered: the demo
     return headers

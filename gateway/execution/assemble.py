@@ -125,3 +125,31 @@ class _Choice:
             message["tool_calls"] = [self.tools[i] for i in sorted(self.tools)]
         return {"index": self.index, "message": message, "logprobs": self.logprobs,
                 "finish_reason": self.finish or "stop"}
+
+
+def disassemble(body: bytes, usage: Usage) -> tuple[list[bytes], Usage]:
+    """The stream frames that add up to a chat.completion (a chosen answer, sent as a stream
+    to a client that asked for one), and its Usage with the usage chunk as its frame."""
+    parsed = orjson.loads(body)
+    base = {"id": parsed.get("id") or "chatcmpl-gateway", "object": "chat.completion.chunk",
+            "created": parsed.get("created") or 0, "model": parsed.get("model")}
+    if parsed.get("system_fingerprint") is not None:
+        base["system_fingerprint"] = parsed["system_fingerprint"]
+
+    def frame(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
+
+    frames = []
+    for c in parsed.get("choices") or ():
+        i, message = c.get("index") or 0, c.get("message") or {}
+        frames.append(frame(i, {"role": "assistant", "content": ""}))
+        if message.get("content"):
+            frames.append(frame(i, {"content": message["content"]}))
+        for n, call in enumerate(message.get("tool_calls") or ()):
+            frames.append(frame(i, {"tool_calls": [{**call, "index": n}]}))
+        frames.append(frame(i, {}, c.get("finish_reason") or "stop"))
+    out = Usage(usage.prompt_tokens, usage.completion_tokens, raw=usage.raw)
+    if usage.raw:
+        out.frame = b"data: " + orjson.dumps({**base, "choices": [], "usage": usage.raw}) + b"\n\n"
+    return frames, out

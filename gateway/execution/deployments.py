@@ -161,6 +161,9 @@ class DeploymentPicker:
 
     def _cost(self, t: Target) -> float:
         s = self._index[t]
+        if s.calls == 0 and s.inflight == 0:
+            return 0.0  # never tried: try it (its configured latency would starve it forever
+            # next to a sibling whose measured latency is lower than any configured guess)
         return (s.inflight + 1) * self._latency(s) / t.weight
 
     def _least_busy(self, m: _Model) -> list[Target]:

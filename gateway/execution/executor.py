@@ -9,6 +9,7 @@ way the stream ends. `Assembled` turns a stream into a non-streamed answer.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from gateway.execution.assemble import Assembled
 from gateway.execution.attempts import AttemptLog, Recorded
 from gateway.execution.calls import Embed, Native
 from gateway.execution.chain import Chain, OpenStream
+from gateway.execution.deployed import Deployed
+from gateway.execution.deployments import DeploymentPicker, Target
+from gateway.execution.parallel import OnConsensus, Parallel
 from gateway.health import Health
 from gateway.plan import Plan, Step
 from gateway.resilience.breaker import Breakers
@@ -40,17 +44,18 @@ from providers.base import (
 
 @dataclass
 class Run:
-    """One request's execution: its chain, its call, and what its calls cost (`log`)."""
+    """One request's execution: its runner (a chain, or parallel legs), its call, and what its
+    calls cost (`log`)."""
 
-    chain: Chain
+    runner: Chain | Parallel
     call: UpstreamCall
     log: AttemptLog
 
     async def complete(self) -> tuple[ModelConfig, Completion]:
-        return await self.chain.complete(self.call)
+        return await self.runner.complete(self.call)
 
     async def open(self) -> OpenStream:
-        return await self.chain.open(self.call)
+        return await self.runner.open(self.call)
 
 
 class Executor:
@@ -64,6 +69,7 @@ class Executor:
         *,
         on_upstream_error: Callable[[str, ProviderError], None] = lambda p, exc: None,
         on_resume: Callable[[str], None] = lambda outcome: None,
+        on_consensus: OnConsensus = lambda legs, outcome, record: None,
     ) -> None:
         self.config = config
         self.providers = providers
@@ -72,7 +78,10 @@ class Executor:
         self.prices = prices
         self.on_upstream_error = on_upstream_error
         self.on_resume = on_resume
+        self.on_consensus = on_consensus
         self._policies: dict[int, RetryPolicy] = {}
+        self._targets: dict[Target, ModelConfig] = {}
+        self.picker = DeploymentPicker(config.models, is_up=self._up)
 
     def _policy(self, retries: int | None) -> RetryPolicy:
         n = self.config.reliability.retries if retries is None else retries
@@ -84,19 +93,45 @@ class Executor:
     def stack(self, step: Step, log: AttemptLog, req: DoorRequest, *, assemble: bool) -> Upstream:
         """The wrappers around one candidate's call, outermost first."""
         m = step.model
-        up: Upstream = Recorded(Timed(self.call_for(m, req)), log, m, m.provider)
-        if assemble and wire_of(up) == "openai":
-            up = Assembled(up)
-        up = Guarded(up, (self.breakers.providers[m.provider], self.breakers.models[m.id]),
-                     functools.partial(self.on_upstream_error, m.provider))
+        if len(m.deployments) > 1:
+            up: Upstream = Deployed(
+                m, self.picker, req.user,
+                lambda t: self._layers(self._at(t), t.provider, t.name, log, req, assemble),
+                lambda call, t: dataclasses.replace(call, model=self._at(t),
+                                                    timeouts=self.config.timeouts_for(self._at(t))))
+        else:
+            up = self._layers(m, m.provider, m.id, log, req, assemble)
         return Retrying(up, self._policy(step.retries))
 
-    def call_for(self, model: ModelConfig, req: DoorRequest) -> Upstream:
-        """The provider call this request needs from this model's provider."""
-        provider = self.providers[model.provider]
+    def _layers(self, m: ModelConfig, provider: str, breaker: str, log: AttemptLog,
+                req: DoorRequest, assemble: bool) -> Upstream:
+        up: Upstream = Recorded(Timed(self.call_for(provider, req)), log, m, provider)
+        if assemble and wire_of(up) == "openai":
+            up = Assembled(up)
+        return Guarded(up, (self.breakers.providers[provider], self.breakers.models[breaker]),
+                       functools.partial(self.on_upstream_error, provider))
+
+    def _at(self, t: Target) -> ModelConfig:
+        """The model as deployment `t` serves it (its provider, its upstream name)."""
+        m = self._targets.get(t)
+        if m is None:
+            base = self.config.model(t.model)
+            assert base is not None
+            m = self._targets[t] = base.model_copy(update={"provider": t.provider,
+                                                           "upstream": t.upstream})
+        return m
+
+    def _up(self, t: Target) -> bool:
+        return (self.config.providers[t.provider].has_key
+                and self.breakers.providers[t.provider].available()
+                and self.breakers.models[t.name].available())
+
+    def call_for(self, provider_name: str, req: DoorRequest) -> Upstream:
+        """The provider call this request needs from this provider."""
+        provider = self.providers[provider_name]
         if req.endpoint == "embeddings":
             if not isinstance(provider, Embedder):
-                raise InvalidRequest(f"provider {model.provider!r} cannot embed", param="model")
+                raise InvalidRequest(f"provider {provider_name!r} cannot embed", param="model")
             return Embed(provider)
         if req.native is not None and isinstance(provider, NativeMessages):
             return Native(provider, req.native, req.native_headers)
@@ -104,19 +139,28 @@ class Executor:
 
     def start(self, plan: Plan, req: DoorRequest, record: RequestRecord) -> Run:
         log = AttemptLog(record, self.prices.cost_usd, plan.estimate.prompt_tokens)
-        assemble = not req.stream and self.config.reliability.stream_upstream
-        chain = Chain(
-            plan.steps, log,
-            build=lambda step: self.stack(step, log, req, assemble=assemble),
-            why_not=self.health.why_not, timeouts=self.config.timeouts_for,
-            wire=lambda step: wire_of(self.call_for(step.model, req)),
-            resume=req.stream and self.config.reliability.resume_streams,
-            retries=self.config.reliability.retries, on_resume=self.on_resume,
-        )
+        # Non-streamed calls are streamed upstream and assembled (the wrapper passes streams on)
+        assemble = self.config.reliability.stream_upstream
+
+        def chain(steps: list[Step]) -> Chain:
+            return Chain(
+                steps, log,
+                build=lambda step: self.stack(step, log, req, assemble=assemble),
+                why_not=self.health.why_not, timeouts=self.config.timeouts_for,
+                wire=lambda step: wire_of(self.call_for(step.model.provider, req)),
+                resume=req.stream and self.config.reliability.resume_streams,
+                retries=self.config.reliability.retries, on_resume=self.on_resume,
+            )
+
         first = plan.steps[0].model
         call = UpstreamCall(body=req.body, model=first, timeouts=self.config.timeouts_for(first),
                             stream=req.stream, include_usage=req.include_usage)
-        return Run(chain, call, log)
+        if plan.parallel is None:
+            return Run(chain(plan.steps), call, log)
+        p = plan.parallel
+        runner = Parallel(p.legs, plan.models, p.judge, p.strategy,
+                          lambda m: chain([Step(m)]), record, self.on_consensus)
+        return Run(runner, call, log)
 
 
 def wire_of(upstream: object) -> str:

@@ -40,7 +40,8 @@ TASK_ALIASES = {
     "tools": "tool_use",
     "function_calling": "tool_use",
 }
-_KEYS = ("max_cost_usd", "min_quality", "max_latency_ms", "task", "profile", "prefer_local")
+_KEYS = ("max_cost_usd", "min_quality", "max_latency_ms", "task", "profile", "prefer_local",
+         "parallel")  # `parallel` is the executor's (gateway/execution/legs.py validates it)
 
 
 class NoRouteAvailable(GatewayError):

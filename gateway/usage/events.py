@@ -49,11 +49,14 @@ class RequestRecord:
     started: float = field(default_factory=time.perf_counter)
     # Not log columns: what observers (traces) need besides the row.
     traceparent: str | None = None  # the client's W3C `traceparent` header, as sent
+    parallel: str | None = None  # the parallel legs' model ids (x-gateway-parallel)
+    consensus: str | None = None  # `<strategy>:<winning model>` (x-gateway-consensus)
     finish_reasons: tuple[str, ...] | None = None  # each choice's finish_reason, when known
 
     def row(self) -> dict[str, Any]:
         out = asdict(self)
-        for name in ("attempt_rows", "started", "traceparent", "finish_reasons"):
+        for name in ("attempt_rows", "started", "traceparent", "finish_reasons", "parallel",
+                     "consensus"):
             out.pop(name)
         return out
 

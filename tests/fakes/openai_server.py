@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import struct
 import time
@@ -112,6 +113,8 @@ class FakeOpenAI(FakeServer):
         scripted = await self.scripted(reply)
         if scripted is not None:
             return scripted
+        if reply.answer is not None:
+            reply = dataclasses.replace(reply, content=reply.answer(body), answer=None)
         if body.get("stream"):
             return await self.stream(request, body, reply)
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}

@@ -11,6 +11,7 @@ import asyncio
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class Reply:
     no_done: bool = False  # stream: close cleanly without `data: [DONE]`
     no_usage: bool = False  # never report usage (llama.cpp's server sends no usage chunk)
     reject_prefill: bool = False  # 400 when the last message is the assistant's (a prefill)
+    answer: Callable[[dict[str, Any]], str] | None = None  # the content, from the request body
 
 
 def free_port() -> int:
