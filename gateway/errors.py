@@ -207,6 +207,7 @@ class ProviderError(GatewayError):
         super().__init__(message)
         self.http_status = http_status
         self.retry_after_s = retry_after_s
+        self.delivered = ""  # text the call delivered before it failed (billed all the same)
         if retryable is not None:
             self.retryable = retryable
         if fallback is not None:

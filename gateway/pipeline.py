@@ -68,7 +68,10 @@ class Pipeline:
         self.max_body_bytes = max_body_bytes
         self.simulated = simulated  # providers whose answers are simulated (the demo)
 
-    async def handle(self, door: Door[Any], request: Request) -> Response:
+    async def handle(self, door: Door[Any], request: Request, hooks: Hooks | None = None
+                     ) -> Response:
+        """One request through `door`; `hooks` is the door again when it keeps state around
+        its requests (the caller checks that once, not per request)."""
         record = RequestRecord(id="req_" + os.urandom(12).hex(), endpoint=door.endpoint,
                                traceparent=request.headers.get("traceparent"))
         ticket: Ticket | None = None
@@ -78,7 +81,6 @@ class Pipeline:
             record.api_key = key.name if key else None
             req = door.parse(await read_body(request, self.max_body_bytes), request.headers)
             record.requested_model, record.stream = req.model, req.stream
-            hooks = door if isinstance(door, Hooks) else None
             if hooks is not None:
                 req = await hooks.prepare(req, key)
             plan = self.planner.plan(req, record)
@@ -124,9 +126,11 @@ class Pipeline:
 
     # -- the steps between plan and record ------------------------------------------------------
 
-    async def _admit(self, plan: Plan, record: RequestRecord) -> Ticket:
+    async def _admit(self, plan: Plan, record: RequestRecord) -> Ticket | None:
         """Take the key's rate limits and reserve the worst this request can cost on any model
         of its chain (a fallback may cost more than the first), or downgrade to what fits."""
+        if not self.admission.active:
+            return None  # nothing to count against: no rate limit, no budget
         budget = self.admission.budget
         worst = self._worst(plan, plan.models)
         if budget.on_exceed == "downgrade" and not budget.fits(record.api_key, worst):
@@ -199,7 +203,7 @@ class Pipeline:
         record.latency_ms = (time.perf_counter() - record.started) * 1000
 
     async def _relay(self, opened: OpenStream, attempts: AttemptLog, record: RequestRecord,
-                     started: float, ticket: Ticket) -> AsyncIterator[bytes | Usage]:
+                     started: float, ticket: Ticket | None) -> AsyncIterator[bytes | Usage]:
         """The stream as the door relays it; when it ends, however it ends, price and record."""
         error: ProviderError | None = None
         ended = False

@@ -25,7 +25,7 @@ from gateway.config import ProviderConfig
 from gateway.errors import UpstreamConnectionError, UpstreamHTTPError
 from providers.anthropic_request import to_anthropic
 from providers.anthropic_response import StreamTranslator, completion, stream_error, usage_of
-from providers.base import KEEPALIVE, Completion, UpstreamCall, Usage
+from providers.base import Completion, UpstreamCall, Usage
 from providers.http import HttpTransport
 
 API_VERSION = "2023-06-01"
@@ -34,6 +34,8 @@ PATH = "/v1/messages"
 
 class AnthropicProvider:
     """Anthropic's Messages API (or anything speaking it at `{base_url}/v1/messages`)."""
+
+    bounds_waits = True  # its transport bounds the first token, the silences and the whole
 
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
@@ -76,9 +78,7 @@ class AnthropicProvider:
             async for event in events:
                 data = _data(event)
                 chunks = translator.feed(self._parse(data)) if data is not None else []
-                if not chunks:
-                    yield KEEPALIVE  # ping, thinking, block stops: alive, nothing to relay
-                for chunk in chunks:
+                for chunk in chunks:  # none for a ping, thinking, a block's stop
                     yield b"data: " + orjson.dumps(chunk) + b"\n\n"
                 if translator.done:
                     break

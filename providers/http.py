@@ -124,17 +124,33 @@ class HttpTransport:
     async def sse(
         self, path: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> AsyncIterator[bytes]:
-        """POST and yield each complete SSE event (without its blank-line terminator)."""
+        """POST and yield each complete SSE event (without its blank-line terminator).
+
+        Every wait is bounded here, at no cost per chunk: the answer must start (headers and a
+        first `data:` event) within `first_token_s`, may then be silent for at most `idle_s`
+        (a stall is a cut), and must end within `total_s` (see `_Watch`)."""
         session = self._client()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        watch: _Watch | None = None
         try:
-            async with session.post(
-                self.base_url + path, data=body, headers={**self.headers, **headers},
-                timeout=self._timeout(timeouts),
-            ) as resp:
+            async with asyncio.timeout_at(started + min(timeouts.first_token_s, timeouts.total_s)):
+                resp = await session.post(
+                    self.base_url + path, data=body, headers={**self.headers, **headers},
+                    timeout=self._timeout(timeouts))
+            async with resp:
                 if resp.status >= 400:
                     raise http_error(resp.status, await resp.read(), resp.headers, self.name)
+                watch = _Watch(loop, timeouts, started, resp)
                 buffer = b""
-                async for chunk in resp.content.iter_any():
+                chunks = resp.content.iter_any()
+                while True:
+                    watch.waiting = True
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    watch.waiting = False
                     buffer += chunk
                     if b"\n\n" not in buffer and b"\r\n\r\n" not in buffer:
                         continue
@@ -143,21 +159,93 @@ class HttpTransport:
                     *events, buffer = buffer.split(b"\n\n")
                     for event in events:
                         if event:
+                            if watch.first and event.startswith(b"data:"):
+                                watch.started()
                             yield event
+                if watch.fired:  # our own close of a silent response ended the read
+                    raise watch.timeout(self.name)
                 if buffer.strip():
                     yield buffer
         except ProviderError:
             raise
         except GeneratorExit:
             raise
+        except TimeoutError:
+            kind = "first_token" if timeouts.first_token_s < timeouts.total_s else "total"
+            raise UpstreamTimeout(f"{self.name}: first-token timeout: no answer within "
+                                  f"{min(timeouts.first_token_s, timeouts.total_s):g}s",
+                                  kind=kind) from None
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
+            if watch is not None and watch.fired:
+                raise watch.timeout(self.name) from None
             raise translate(exc, self.name, timeouts) from exc
+        finally:
+            if watch is not None:
+                watch.cancel()
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+class _Watch:
+    """One timer for one streamed answer, re-armed lazily, that closes the response when the
+    upstream is too slow: the pending read then fails and the caller reports the timeout.
+
+    Until the first `data:` event the limit is `first_token_s` from the request; after it the
+    upstream may be silent for `idle_s` (the timer looks at the bytes received since its last
+    look, so a chunk costs nothing: a stall is seen between `idle_s` and twice that after the
+    last byte); everything ends by `total_s`. A consumer that is slow to read is not a silent
+    upstream: while nobody waits on the read, the upstream counts as alive."""
+
+    __slots__ = ("end", "fired", "first", "handle", "idle", "loop", "resp", "seen", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, t: Timeouts, started: float,
+                 resp: aiohttp.ClientResponse) -> None:
+        self.loop = loop
+        self.resp = resp
+        self.idle = t.idle_s
+        self.end = started + t.total_s
+        self.first = True
+        self.waiting = False
+        self.seen = -1
+        self.fired: str | None = None
+        self.handle = loop.call_at(min(started + t.first_token_s, self.end), self._check)
+
+    def started(self) -> None:
+        """The first event with data arrived: from now on, the idle limit."""
+        self.first = False
+        self.handle.cancel()
+        self.seen = self.resp.content.total_bytes
+        self.handle = self.loop.call_at(min(self.loop.time() + self.idle, self.end), self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if now >= self.end:
+            return self._fire("total")
+        if self.first:
+            return self._fire("first_token")
+        received = self.resp.content.total_bytes
+        if received != self.seen or not self.waiting:
+            self.seen = received
+            self.handle = self.loop.call_at(min(now + self.idle, self.end), self._check)
+            return None
+        return self._fire("idle")
+
+    def _fire(self, kind: str) -> None:
+        self.fired = kind
+        self.resp.close()
+
+    def timeout(self, who: str) -> UpstreamTimeout:
+        what = {"first_token": "first-token timeout: nothing within the first-token limit",
+                "idle": f"stream stalled: silent for {self.idle:g}s",
+                "total": "total timeout: the call ran past total_s"}[self.fired or "total"]
+        return UpstreamTimeout(f"{who}: {what}", kind=self.fired or "total")
+
+    def cancel(self) -> None:
+        self.handle.cancel()
 
 
 def translate(

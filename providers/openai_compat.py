@@ -17,7 +17,7 @@ import orjson
 
 from gateway.config import ProviderConfig
 from gateway.errors import UpstreamConnectionError, UpstreamHTTPError
-from providers.base import KEEPALIVE, Completion, UpstreamCall, Usage
+from providers.base import Completion, UpstreamCall, Usage
 from providers.http import HttpTransport
 
 _MODEL_FIELD = re.compile(rb'(?<!\\)"model":\s*"(?:[^"\\]|\\.)*"')
@@ -39,6 +39,8 @@ def upstream_body(call: UpstreamCall) -> bytes:
 
 class OpenAICompatProvider:
     """Any server speaking OpenAI's `/chat/completions`."""
+
+    bounds_waits = True  # its transport bounds the first token, the silences and the whole
 
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
@@ -97,8 +99,7 @@ class OpenAICompatProvider:
             "/chat/completions", upstream_body(call), self._headers, call.timeouts
         ):
             if not event.startswith(b"data:"):
-                yield KEEPALIVE  # comments (": ping") and `event:` lines: alive, nothing to send
-                continue
+                continue  # comments (": ping") and `event:` lines carry nothing for the client
             if event.startswith(_DONE) or event.startswith(b"data:[DONE]"):
                 break
             try:  # every frame relayed must be one the client's SDK can parse

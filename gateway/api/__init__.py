@@ -30,7 +30,7 @@ from gateway.config import ApiKey
 from gateway.doors import chat, embeddings, messages
 from gateway.doors.base import Door
 from gateway.errors import GatewayError
-from gateway.pipeline import read_body
+from gateway.pipeline import Hooks, read_body
 
 if TYPE_CHECKING:
     from gateway.app import Parts
@@ -47,8 +47,10 @@ def guarded(auth: Auth, role: str | None, handler: Handler) -> Callable[[Request
 
 
 def door(parts: Parts, d: Door[Any]) -> Callable[[Request], Awaitable[Response]]:
+    hooks = d if isinstance(d, Hooks) else None
+
     async def endpoint(request: Request) -> Response:
-        return await parts.pipeline.handle(d, request)
+        return await parts.pipeline.handle(d, request, hooks)
 
     return endpoint
 

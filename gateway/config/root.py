@@ -68,7 +68,7 @@ class GatewayConfig(Frozen):
     def timeouts_for(self, model: ModelConfig, provider: str | None = None) -> Timeouts:
         """Global timeouts, overridden by the provider's, overridden by the model's."""
         pname = provider or model.provider
-        key = f"{model.id}\0{pname}"
+        key = model.id if provider is None else f"{model.id}\0{pname}"
         cached = self._timeouts.get(key)
         if cached is not None:
             return cached

@@ -10,14 +10,14 @@ chat.completion OpenAI would have sent: same id, choices, tool calls, logprobs a
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from gateway.errors import UpstreamConnectionError
+from gateway.errors import ProviderError, UpstreamConnectionError
 from gateway.resilience.timeouts import closing
+from gateway.usage.estimate import delivered_text
 from providers.base import Completion, Upstream, UpstreamCall, Usage
 
 
@@ -32,12 +32,16 @@ class Assembled:
     async def complete(self, call: UpstreamCall) -> Completion:
         frames: list[bytes] = []
         usage: Usage | None = None
-        async with closing(self.inner.stream(dataclasses.replace(call, stream=True))) as items:
-            async for item in items:
-                if isinstance(item, Usage):
-                    usage = item
-                else:
-                    frames.append(item)
+        try:
+            async with closing(self.inner.stream(call.streamed())) as items:
+                async for item in items:
+                    if isinstance(item, Usage):
+                        usage = item
+                    else:
+                        frames.append(item)
+        except ProviderError as exc:
+            exc.delivered = delivered_text(frames)  # billed though cut: the attempt row counts it
+            raise
         if usage is None:
             raise UpstreamConnectionError(f"{self.name}: the stream ended without its usage")
         return Completion(assemble(frames, usage, call.model.id), usage)

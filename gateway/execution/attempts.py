@@ -92,7 +92,8 @@ class Recorded:
         try:
             completion = await self.inner.complete(call)
         except ProviderError as exc:
-            self.log.end(n, self.model, self.provider, t0, wall, status="error", error=exc)
+            self.log.end(n, self.model, self.provider, t0, wall, status="error", error=exc,
+                         delivered=exc.delivered)
             raise
         except BaseException:
             self.log.end(n, self.model, self.provider, t0, wall, status="cancelled")

@@ -26,6 +26,7 @@ class Native:
     def __init__(self, provider: NativeMessages, body: Mapping[str, Any],
                  headers: Mapping[str, str]) -> None:
         self.provider = provider
+        self.bounds_waits = getattr(provider, "bounds_waits", False)
         self.name = provider.name
         self.body = body
         self.headers = headers
@@ -43,6 +44,7 @@ class Embed:
 
     def __init__(self, provider: Embedder) -> None:
         self.provider = provider
+        self.bounds_waits = getattr(provider, "bounds_waits", False)
         self.name = provider.name
 
     async def complete(self, call: UpstreamCall) -> Completion:

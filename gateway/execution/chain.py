@@ -84,7 +84,7 @@ class Chain:
             yield step, self.build(step)
 
     def _call(self, call: UpstreamCall, model: ModelConfig) -> UpstreamCall:
-        return dataclasses.replace(call, model=model, timeouts=self.timeouts(model))
+        return call.to(model, self.timeouts(model))
 
     def _skip(self, m: ModelConfig, why: str) -> None:
         self.skipped.append(AttemptInfo(0, m.id, m.provider, "skipped", None, why, 0.0))

@@ -1,6 +1,6 @@
 """Execution: build each candidate's call stack and run the plan's chain.
 
-    Retrying ─► Guarded (breakers) ─► [Assembled] ─► Recorded (attempt row) ─► Timed ─► provider
+    Retrying ─► Guarded (breakers) ─► Recorded (attempt row) ─► [Assembled] ─► [Timed] ─► provider
 
 Every layer is an Upstream wrapping the next, so a stream's bookkeeping ends where it began:
 each layer's own `finally` settles its part (the breaker's verdict, the attempt row) whichever
@@ -9,7 +9,6 @@ way the stream ends. `Assembled` turns a stream into a non-streamed answer.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -97,17 +96,19 @@ class Executor:
             up: Upstream = Deployed(
                 m, self.picker, req.user,
                 lambda t: self._layers(self._at(t), t.provider, t.name, log, req, assemble),
-                lambda call, t: dataclasses.replace(call, model=self._at(t),
-                                                    timeouts=self.config.timeouts_for(self._at(t))))
+                lambda call, t: call.to(self._at(t), self.config.timeouts_for(self._at(t), t.provider)))
         else:
             up = self._layers(m, m.provider, m.id, log, req, assemble)
         return Retrying(up, self._policy(step.retries))
 
     def _layers(self, m: ModelConfig, provider: str, breaker: str, log: AttemptLog,
                 req: DoorRequest, assemble: bool) -> Upstream:
-        up: Upstream = Recorded(Timed(self.call_for(provider, req)), log, m, provider)
-        if assemble and wire_of(up) == "openai":
-            up = Assembled(up)
+        call: Upstream = self.call_for(provider, req)
+        if not getattr(call, "bounds_waits", False):
+            call = Timed(call)
+        if assemble and wire_of(call) == "openai":
+            call = Assembled(call)  # below the attempt row: frames go through one layer only
+        up = Recorded(call, log, m, provider)
         return Guarded(up, (self.breakers.providers[provider], self.breakers.models[breaker]),
                        functools.partial(self.on_upstream_error, provider))
 

@@ -42,6 +42,8 @@ class Admission:
     def __init__(self, rate: RateLimiter, budget: Budget) -> None:
         self.rate = rate
         self.budget = budget
+        # No limit and no budget configured: the pipeline skips this step altogether.
+        self.active = rate.enabled or budget.enabled
         self._settling: set[asyncio.Task[None]] = set()
 
     @classmethod

@@ -4,7 +4,8 @@ Each limit means one thing (`Timeouts`): the first frame of a stream must come w
 `first_token_s`; after it, the upstream may be silent for at most `idle_s` (a stall is a cut);
 the whole call ends within `total_s`. A non-streamed call is bounded by `total_s` only, which is
 why the executor asks upstreams for streams and assembles non-streamed answers itself.
-Keep-alive frames (`KEEPALIVE`: pings, SSE comments) reset the idle clock and stop here.
+Adapters that bound their waits themselves (`bounds_waits`: the HTTP transport, with one timer
+per call and nothing per chunk) are not wrapped in this: it costs a timer per frame.
 """
 
 from __future__ import annotations
@@ -54,10 +55,8 @@ class Timed:
                     return
                 except TimeoutError:
                     raise _timeout(self.name, kind if deadline <= end else "total", t) from None
-                if kind == "idle" or item:  # a keep-alive before the first frame is no token
-                    deadline, kind = loop.time() + t.idle_s, "idle"
-                if item:
-                    yield item
+                deadline, kind = loop.time() + t.idle_s, "idle"
+                yield item
         finally:
             await aclose(agen)
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     event,
     make_url,
 )
@@ -146,11 +147,23 @@ responses = Table(
 )
 
 JSON_COLUMNS = {"usage_json": "usage_json", "features_json": "features"}  # column -> field
-_PLAIN = tuple(c.name for c in requests.c if c.name not in JSON_COLUMNS)
+
+
+def _inserted(table: Table) -> tuple[str, ...]:
+    """The columns an INSERT fills, in order: all but an autoincrement surrogate id."""
+    return tuple(c.name for c in table.columns
+                 if not (c.primary_key and c.autoincrement is True and table.name != "requests"))
+
+
+REQUEST_COLUMNS = _inserted(requests)
+ATTEMPT_COLUMNS = _inserted(attempts)
+FEEDBACK_COLUMNS = _inserted(feedback)
+_CREATED, _STREAM, _ATTEMPTS = (REQUEST_COLUMNS.index(c) for c in ("created_at", "stream", "attempts"))
+INSERTED = {"requests": REQUEST_COLUMNS, "attempts": ATTEMPT_COLUMNS, "feedback": FEEDBACK_COLUMNS}
 # Text columns a client's input can fill: PostgreSQL refuses a row whose string is longer than
 # its VARCHAR or holds a NUL (SQLite takes both), and a refused row is a lost row.
-_TEXTS = tuple((c.name, getattr(c.type, "length", None)) for c in requests.c
-               if isinstance(c.type, String) and c.name not in JSON_COLUMNS)
+_LIMITS = {c.name: getattr(c.type, "length", None) for c in requests.c
+           if isinstance(c.type, String) and c.name not in JSON_COLUMNS}
 
 
 # -- engine ----------------------------------------------------------------------------------
@@ -221,40 +234,47 @@ def _storable(value: Any, length: int | None) -> Any:
     return value
 
 
-def request_rows(record: RequestRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The `requests` row of a record and its `attempts` rows."""
-    fields = vars(record)  # a plain dict read: this runs on the event loop for every row
-    row = {name: fields.get(name) for name in _PLAIN}
-    for column, field in JSON_COLUMNS.items():
-        row[column] = dumps(fields.get(field))
-    for name, length in _TEXTS:
-        row[name] = _storable(row[name], length)
-    row["stream"] = bool(row["stream"])
-    row["attempts"] = row["attempts"] or 0
-    if row["created_at"] is None:
-        row["created_at"] = datetime.now(UTC)
-    return row, [
-        {
-            "request_id": record.id,
-            "n": a.n,
-            "model": a.model,
-            "provider": a.provider,
-            "status": a.status,
-            "http_status": a.http_status,
-            "error": _storable(a.error, None),
-            "latency_ms": a.latency_ms,
-            "cost_usd": a.cost_usd,
-            "started_at": None if a.started_at is None else datetime.fromtimestamp(a.started_at, UTC),
-        }
+def insert_statement(table: Table, dialect: Dialect) -> str:
+    """An INSERT of `INSERTED[table]`'s columns, compiled once for `dialect`, taking positional
+    parameters in that order. Rows must hold database-ready values (naive UTC datetimes), as
+    `request_rows` and `feedback_row` make them."""
+    columns = INSERTED[table.name]
+    compiled = table.insert().values({c: bindparam(c) for c in columns}).compile(dialect=dialect)
+    if compiled.positiontup is None or tuple(compiled.positiontup) != columns:
+        raise ValueError(f"{dialect.name}: the INSERT must take its parameters in column order")
+    return str(compiled)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """As `UTCDateTime` binds it: naive UTC."""
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def request_rows(record: RequestRecord) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """The `requests` row of a record and its `attempts` rows, as tuples in insert order.
+    This runs on the event loop for every request: a plain dict read and one tuple."""
+    fields = vars(record)
+    row: list[Any] = []
+    for name in REQUEST_COLUMNS:
+        if name in JSON_COLUMNS:
+            value = dumps(fields.get(JSON_COLUMNS[name]))
+        else:
+            value = fields.get(name)
+            if type(value) is str and name in _LIMITS:
+                value = _storable(value, _LIMITS[name])
+        row.append(value)
+    row[_CREATED] = _utc(record.created_at or datetime.now(UTC))
+    row[_STREAM] = bool(record.stream)
+    row[_ATTEMPTS] = record.attempts or 0
+    return tuple(row), [
+        (record.id, a.n, a.model, a.provider, a.status, a.http_status, _storable(a.error, None),
+         a.latency_ms, a.cost_usd,
+         None if a.started_at is None else _utc(datetime.fromtimestamp(a.started_at, UTC)))
         for a in record.attempt_rows
     ]
 
 
-def feedback_row(fb: FeedbackRecord) -> dict[str, Any]:
-    return {
-        "request_id": fb.request_id,
-        "created_at": fb.created_at,
-        "outcome": fb.outcome,
-        "score": fb.score,
-        "rating": fb.rating,
-    }
+def feedback_row(fb: FeedbackRecord) -> tuple[Any, ...]:
+    return (fb.request_id, _utc(fb.created_at), fb.outcome, fb.score, fb.rating)

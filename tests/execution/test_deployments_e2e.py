@@ -85,21 +85,22 @@ def test_a_failed_deployment_is_skipped_before_the_fallbacks(make_gateway, fakes
 
 
 def test_each_deployment_has_its_own_breaker(make_gateway, fakes) -> None:
-    a, b, spare = fakes
+    a, _, spare = fakes
     a.default = Reply(status=503)
     server = setup(make_gateway, fakes, strategy="consistent_hash", reliability={
         "retries": 0, "circuit_breaker": {"failure_threshold": 1, "cooldown_s": 300}})
     client = server.client()
     users = iter(f"user-{i}" for i in range(100))
-    for user in users:  # until a user whose place on the ring is deployment a
+    first = ""
+    for first in users:  # until a user whose place on the ring is deployment a
         assert client.chat.completions.create(model="qwen", messages=MESSAGES,
-                                              user=user).model == "qwen"
+                                              user=first).model == "qwen"
         if a.hits:
             break
     assert a.hits == 1
-    for user in [user, *list(users)[:5]]:  # that user again, and others
+    for again in [first, *list(users)[:5]]:  # that user again, and others
         assert client.chat.completions.create(model="qwen", messages=MESSAGES,
-                                              user=user).model == "qwen"
+                                              user=again).model == "qwen"
     assert a.hits == 1  # its circuit opened at the first failure: it gets nothing more
     assert spare.hits == 0
     health = httpx.get(server.url + "/health").json()
