@@ -155,7 +155,8 @@ class FakeAnthropic(FakeServer):
 
     def blocks(self, reply: Reply) -> list[dict[str, Any]]:
         if reply.tool_calls:
-            return [
+            said = [{"type": "text", "text": reply.preamble}] if reply.preamble else []
+            return said + [
                 {
                     "type": "tool_use",
                     "id": t["id"],
