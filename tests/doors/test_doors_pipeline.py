@@ -253,3 +253,35 @@ def test_stream_events_of_a_fallback_are_valid(server: GatewayServer, fake: Fake
     done = events[-1]["response"]
     assert done["model"] == "claude" and done["output"][0]["call_id"] == "toolu_9"
     assert orjson.loads(done["output"][0]["arguments"]) == {"q": "x"}
+
+
+def test_refusals_in_each_doors_shape(tmp_path: Path, fake: FakeOpenAI,
+                                      fake_anthropic: FakeAnthropic, backup: FakeOpenAI) -> None:
+    """A key past its rpm gets a 429 with `retry-after` (its SDK waits and retries: this one is
+    not final); a body over `server.max_body_mb` a 413; each in the door's own shape."""
+    keys = [{"name": "slow", "key": "slow-key", "role": "client", "rpm": 1}]
+    gw = start(tmp_path, providers(fake, fake_anthropic, backup),
+               [openai_model("gpt", "oa"), embedder("embed-a", "oa")],
+               auth={"api_keys": keys}, server={"max_body_mb": 0.01})
+    claude_code = anthropic.Anthropic(base_url=gw.url, api_key="slow-key", max_retries=0)
+    ask = [{"role": "user", "content": "hi"}]
+    claude_code.messages.create(model="gpt", max_tokens=8, messages=ask)  # type: ignore[arg-type]
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        claude_code.messages.create(model="gpt", max_tokens=8, messages=ask)  # type: ignore[arg-type]
+    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert int(limited.value.response.headers["retry-after"]) >= 1
+    assert "x-should-retry" not in limited.value.response.headers
+
+    big = "x" * 20_000
+    bodies = {"/v1/messages": {"model": "gpt", "max_tokens": 8,
+                               "messages": [{"role": "user", "content": big}]},
+              "/v1/responses": {"model": "gpt", "input": big},
+              "/v1/embeddings": {"model": "embed-a", "input": big}}
+    for path, body in bodies.items():
+        r = httpx.post(gw.url + path, json=body, timeout=10,
+                       headers={"authorization": "Bearer slow-key"})
+        assert r.status_code == 413, (path, r.text)
+        if path == "/v1/messages":
+            assert r.json()["error"]["type"] == "request_too_large"
+        else:
+            assert r.json()["error"]["code"] == "payload_too_large"

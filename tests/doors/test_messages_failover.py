@@ -149,3 +149,42 @@ def test_a_cut_openai_stream_is_not_continued_by_anthropic_events(
             stream.get_final_message()
     assert info.value.body["error"]["type"] == "api_error"  # type: ignore[index]
     assert fake_anthropic.hits == hits
+
+
+def test_a_tool_turn_the_fallback_answered_goes_back_to_claude_with_thinking(
+        client: anthropic.Anthropic, fake: FakeOpenAI, fake_anthropic: FakeAnthropic) -> None:
+    """Claude Code with thinking on: Claude is down, GPT answers the tool call, and the tool's
+    result goes to Claude again. Anthropic refuses thinking on a tool turn that does not open
+    with its thinking block, so that one request goes up without `thinking`; a turn Claude
+    wrote itself keeps it."""
+    bash = {"name": "Bash", "input_schema": {"type": "object",
+                                             "properties": {"command": {"type": "string"}}}}
+    think = {"type": "enabled", "budget_tokens": 1024}
+    ask = {"role": "user", "content": "list the files"}
+    fake_anthropic.enqueue(Reply(status=529), Reply(status=529))
+    fake.enqueue(Reply(preamble="Listing.", tool_calls=[
+        {"id": "call_1", "name": "Bash", "arguments": '{"command": "ls"}'}]))
+    first = client.messages.create(model="claude", max_tokens=2048, thinking=think,  # type: ignore[arg-type]
+                                   tools=[bash], messages=[ask])  # type: ignore[list-item]
+    assert first.model == "gpt" and first.stop_reason == "tool_use"
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1",
+                                           "content": "a.txt"}]}
+    turn = {"role": "assistant", "content": [b.model_dump(exclude_none=True)
+                                             for b in first.content]}
+    fake_anthropic.enqueue(Reply(content="One file."))
+    second = client.messages.create(model="claude", max_tokens=2048, thinking=think,  # type: ignore[arg-type]
+                                    tools=[bash], messages=[ask, turn, result])  # type: ignore[list-item]
+    assert second.model == "claude" and second.content[0].text == "One file."  # type: ignore[union-attr]
+    assert "thinking" not in fake_anthropic.requests[-1]
+    assert fake_anthropic.requests[-1]["messages"][1] == turn
+
+    own = {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "ls will do.", "signature": "sig"},
+        {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}]}
+    fake_anthropic.enqueue(Reply(content="Still one."))
+    client.messages.create(model="claude", max_tokens=2048, thinking=think,  # type: ignore[arg-type]
+                           tools=[bash], messages=[  # type: ignore[list-item]
+                               ask, own, {"role": "user", "content": [
+                                   {"type": "tool_result", "tool_use_id": "toolu_1",
+                                    "content": "a.txt"}]}])
+    assert fake_anthropic.requests[-1]["thinking"] == think

@@ -43,7 +43,7 @@ def server(fake_anthropic: FakeAnthropic, tmp_path_factory: pytest.TempPathFacto
     provider = {"kind": "anthropic", "base_url": fake_anthropic.base_url, "api_key": "sk-ant-up",
                 "headers": {"anthropic-beta": "configured-beta"}}
     gw = start(tmp_path_factory.mktemp("native"), {"anthropic": provider},
-               [{"id": MODEL, "provider": "anthropic", "upstream": UPSTREAM,
+               [{"id": MODEL, "provider": "anthropic", "upstream": UPSTREAM, "aliases": ["sonnet"],
                  "capabilities": ["tools", "vision", "json", "streaming"]}])
     yield gw
     gw.__exit__(None, None, None)
@@ -122,10 +122,10 @@ def test_stream_through_the_sdk(client: anthropic.Anthropic,
     fake_anthropic.enqueue(Reply(tool_calls=[{"id": "toolu_1", "name": "run",
                                               "arguments": '{"cmd": "ls"}'}]))
     tool = {"name": "run", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}
-    with client.messages.stream(model=MODEL, max_tokens=64, tools=[tool],  # type: ignore[list-item]
+    with client.messages.stream(model="sonnet", max_tokens=64, tools=[tool],  # type: ignore[list-item]
                                 messages=[{"role": "user", "content": "list"}]) as stream:
         final = stream.get_final_message()
-    assert final.model == MODEL and final.stop_reason == "tool_use"
+    assert final.model == MODEL and final.stop_reason == "tool_use"  # an alias names it
     assert final.content[0].input == {"cmd": "ls"}  # type: ignore[union-attr]
     assert fake_anthropic.requests[-1]["tools"] == [tool]
 
