@@ -37,11 +37,13 @@ def openai_model(model_id: str = MODEL, provider: str = "up", **extra: Any) -> d
 def cost(prompt: int, completion: int, cached: int = 0, written: int = 0, *,
          price: dict[str, float] | None = None) -> float:
     """What `prompt` tokens (of which `cached` read from and `written` to the cache) and
-    `completion` tokens cost at `price` (default PRICE), in USD, as the log writes it."""
+    `completion` tokens cost at `price` (default PRICE; cache rates default to the input
+    price), in USD, rounded as the log writes it."""
     p = {k: Decimal(repr(v)) for k, v in (price or PRICE).items()}
     fresh = prompt - cached - written
-    usd = (fresh * p["input_usd_per_mtok"] + written * p.get("cache_write", p["input_usd_per_mtok"])
-           + cached * p.get("cached_input_usd_per_mtok", p["input_usd_per_mtok"])
+    read_at = p.get("cached_input_usd_per_mtok", p["input_usd_per_mtok"])
+    write_at = p.get("cache_write_usd_per_mtok", p["input_usd_per_mtok"])
+    usd = (fresh * p["input_usd_per_mtok"] + cached * read_at + written * write_at
            + completion * p["output_usd_per_mtok"]) / Decimal(1_000_000)
     return float(usd.quantize(Decimal("1e-10")))
 

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from tests.doors.conftest import KEY_A, start
+from tests.doors.conftest import cost as priced
 from tests.fakes.anthropic_server import FakeAnthropic, error_body, sse
 from tests.fakes.server import Reply
 from tests.gateway_server import GatewayServer
@@ -23,7 +24,7 @@ MODEL = "claude"
 UPSTREAM = "claude-sonnet-4-5"
 # litellm's prices for UPSTREAM (none configured): cache reads and writes have their own
 CLAUDE = {"input_usd_per_mtok": 3.0, "output_usd_per_mtok": 15.0,
-          "cached_input_usd_per_mtok": 0.3, "cache_write": 3.75}
+          "cached_input_usd_per_mtok": 0.3, "cache_write_usd_per_mtok": 3.75}
 SYSTEM = [{"type": "text", "text": "You are a careful coder.",
            "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
 HISTORY: list[dict[str, Any]] = [
@@ -55,8 +56,6 @@ def client(server: GatewayServer) -> anthropic.Anthropic:
 
 
 def cost(prompt: int, completion: int, cached: int = 0, written: int = 0) -> float:
-    from tests.doors.conftest import cost as priced
-
     return priced(prompt, completion, cached, written, price=CLAUDE)
 
 
