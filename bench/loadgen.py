@@ -18,8 +18,9 @@ import aiohttp
 
 LUA = Path(__file__).with_name("post.lua")
 TTFT_BUDGET_S = 90.0  # the TTFT loop of one target never takes longer than this
-# The first delta that carries text; proxies re-serialise with or without a space after ':'.
-_CONTENT = re.compile(rb'"content":\s*"[^"]')
+# The first delta that carries text (a chat chunk's `content`, a Messages `text_delta`'s `text`);
+# proxies re-serialise with or without a space after ':'.
+_CONTENT = re.compile(rb'"(?:content|text)":\s*"[^"]')
 
 
 def ensure_wrk() -> str:

@@ -1,5 +1,8 @@
 """Benchmark entry point: `python bench/run.py` measures direct, gateway, LiteLLM and Portkey.
 
+The gateway is measured through two doors on the same OpenAI-kind upstream: chat completions
+(`gateway`, `gateway-auto`) and Anthropic's Messages (`gateway-messages`, translated both ways).
+
 The server under test runs alone on core 0; this script, wrk, the TTFT client and the fake
 upstream share core 1. Each target gets a fresh process; every process started here is stopped
 at the end, also on error or Ctrl-C.
@@ -37,6 +40,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SERVER_CPU, LOAD_CPU = 0, 1
 PROMPT = "Write a haiku about load testing an LLM gateway."
+# The path each client API posts to.
+PATHS = {"chat": "/v1/chat/completions", "messages": "/v1/messages"}
 
 
 @dataclass(frozen=True)
@@ -44,13 +49,14 @@ class Target:
     """Where to send requests, and which process answers them."""
 
     name: str
-    url: str  # the chat-completions URL
+    url: str  # where a request goes: a door of the gateway (PATHS), or the fake's own
     headers: Mapping[str, str]
     model: str
     pid: int  # the process whose CPU and memory are reported
 
 
 def body(model: str, stream: bool) -> bytes:
+    """One user turn with a token limit: the same body is valid in both APIs of PATHS."""
     b: dict[str, object] = {"model": model, "max_tokens": 32,
                             "messages": [{"role": "user", "content": PROMPT}]}
     if stream:
@@ -140,22 +146,31 @@ def running(server: Server, ready_url: str, timeout_s: float,
         server.stop()
 
 
-def gateway_targets(tmp: Path, upstream_v1: str) -> Iterator[tuple[str, Server, str, str]]:
-    """(target name, server, ready URL, model) for the gateway, with a fresh process each."""
-    for name, model in (("gateway", "bench-model"), ("gateway-auto", "auto")):
+# (target, model, door): the chat door with an explicit model and with `auto`, and the Messages
+# door with the same explicit model, so its figures sit next to the chat door's
+GATEWAY_TARGETS = (("gateway", "bench-model", "chat"), ("gateway-auto", "auto", "chat"),
+                   ("gateway-messages", "bench-model", "messages"))
+
+
+def gateway_targets(tmp: Path, upstream_v1: str, only: frozenset[str] | None = None,
+                    ) -> Iterator[tuple[str, Server, str, str, str]]:
+    """(target name, server, ready URL, model, door) for the gateway, a fresh process each."""
+    for name, model, door in GATEWAY_TARGETS:
+        if only is not None and name not in only:
+            continue
         port = free_port()
         env = {"BENCH_UPSTREAM": upstream_v1, "BENCH_DB": str(tmp / f"{name}-{port}.db")}
         cmd = [sys.executable, "-m", "gateway", "serve", "--config",
                str(HERE / "gateway.bench.yaml"), "--host", "127.0.0.1", "--port", str(port)]
         server = Server(name, cmd, cpu=SERVER_CPU, log=tmp / f"{name}.log", env=env, cwd=REPO)
-        yield name, server, f"http://127.0.0.1:{port}/health", model
+        yield name, server, f"http://127.0.0.1:{port}/health", model, door
 
 
 def bench_one(name: str, server: Server, ready: str, model: str, headers: Mapping[str, str],
               wrk: str, args: argparse.Namespace, tmp: Path, ready_s: float, fake_pid: int,
-              ) -> Figures:
+              door: str = "chat") -> Figures:
     base = ready.split("/", 3)[:3]
-    url = "/".join(base) + "/v1/chat/completions"
+    url = "/".join(base) + PATHS[door]
     print(f"{name}: starting", flush=True)
     try:
         with running(server, ready, ready_s, headers):
@@ -201,9 +216,10 @@ def one_round(args: argparse.Namespace, wrk: str, tmp: Path, fake: Server, upstr
         results["passthrough"] = bench_one(
             "passthrough", server, f"http://127.0.0.1:{port}/health", "bench-model", {},
             wrk, args, tmp, 30, fake.pid)
-    for name, server, ready, model in gateway_targets(tmp, upstream):
+    only = frozenset(args.only.split(",")) if args.only else None
+    for name, server, ready, model, door in gateway_targets(tmp, upstream, only):
         results[name] = bench_one(name, server, ready, model, {}, wrk, args, tmp, 60,
-                                  fake.pid)
+                                  fake.pid, door)
     if not args.skip_peers:
         results.update(bench_peers(upstream, wrk, args, tmp, fake.pid))
     return results
@@ -278,7 +294,16 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write every figure to this file")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="after each gateway target, profile it under c=64 with py-spy into DIR")
+    p.add_argument("--only", metavar="NAMES",
+                   help="measure only these gateway targets (comma-separated, e.g. "
+                        "gateway,gateway-messages); direct is always measured")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run that proves the script works (1 s runs, 20 streamed "
+                        "requests, no peers): its figures mean nothing")
     args = p.parse_args()
+    if args.quick:
+        args.duration = args.latency_duration = 1.0
+        args.warmup, args.ttft_n, args.skip_peers = 1.0, 20, True  # wrk takes whole seconds
     if (os.cpu_count() or 1) < 2:
         print("needs 2 cores: the server under test on core 0, the load on core 1")
         return 2

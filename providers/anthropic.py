@@ -10,7 +10,9 @@ translation are the same `HttpTransport` every other adapter uses. The wire form
 `complete_native` / `stream_native` serve the Messages door: the client's own Messages body goes
 up as it is (unknown fields, `cache_control`, `thinking` kept; only `model` becomes the upstream
 name) with the client's `anthropic-version` and `anthropic-beta`, and the answer comes back as
-Anthropic wrote it, its `model` the gateway's id, with the usage read from it.
+Anthropic wrote it, its `model` the gateway's id, with the usage read from it. One exception:
+`thinking` is left out of a tool loop whose last tool call no thinking block precedes (a turn
+another kind of model answered, as a fallback), which Anthropic refuses with thinking on.
 """
 
 from __future__ import annotations
@@ -174,7 +176,39 @@ def _native_body(body: Mapping[str, Any], call: UpstreamCall, stream: bool) -> b
         out["stream"] = True
     else:
         out.pop("stream", None)
+    if _unthought_tool_call(out):
+        del out["thinking"]  # Anthropic's own advice for such a turn: thinking off
     return orjson.dumps(out)
+
+
+def _unthought_tool_call(body: Mapping[str, Any]) -> bool:
+    """Is this a tool loop (tool results last) whose assistant turn called its tools without a
+    thinking block first, while thinking is on? Anthropic answers that with a 400 ("a final
+    assistant message must start with a thinking block"), and only a model of another kind,
+    standing in as a fallback, writes such a turn in a thinking conversation."""
+    thinking = body.get("thinking")
+    messages = body.get("messages")
+    if not isinstance(thinking, Mapping) or thinking.get("type") == "disabled" \
+            or not isinstance(messages, list) or len(messages) < 2:
+        return False
+    results, turn = messages[-1], messages[-2]
+    if not (_blocks(results, "user") and _blocks(turn, "assistant")):
+        return False
+    if not any(b.get("type") == "tool_result" for b in _blocks(results, "user")):
+        return False
+    blocks = _blocks(turn, "assistant")
+    return any(b.get("type") == "tool_use" for b in blocks) and \
+        blocks[0].get("type") not in ("thinking", "redacted_thinking")
+
+
+def _blocks(message: Any, role: str) -> list[Mapping[str, Any]]:
+    """A message's content blocks, if it has `role` and a list of them."""
+    if not isinstance(message, Mapping) or message.get("role") != role:
+        return []
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if isinstance(b, Mapping)]
 
 
 def _event_type(event: bytes) -> str | None:

@@ -101,7 +101,11 @@ class Chain:
             self.log.record.model, self.log.record.provider = step.model.id, step.model.provider
             raise rejected(exc)
 
-    def unavailable(self) -> UpstreamUnavailable:
+    def unavailable(self) -> GatewayError:
+        if self.failures and all(isinstance(f, ContextLengthExceeded) for f in self.failures):
+            # the prompt fits no model that could take it: the client's to shorten, and its SDK
+            # knows the upstream's own 400 (Claude Code compacts on "prompt is too long")
+            return rejected(self.failures[-1])
         attempts = [*self.log.record.attempt_rows, *self.skipped]
         status = 503  # nothing could even be tried
         if self.failures:
@@ -177,6 +181,9 @@ class Chain:
         again = retries > 0 and cut.retryable and not isinstance(cut, UpstreamTimeout)
         same = [step] if again else []
         later = self.steps[self.steps.index(step) + 1:] if step in self.steps else []
+        # only an answer in chat chunks can be spliced: not a native call (the client's own
+        # body, answered in its own events) that a Messages request makes to some fallbacks
+        later = [s for s in later if self.wire(s) == "openai"]
         for nxt, upstream in self._candidates(same + later):
             for prefill in (True, False):
                 body = continuation(dict(call.body), text, prefill=prefill)

@@ -1,5 +1,6 @@
-"""The embeddings door and the adapters' `embed`, through the official `openai` SDK over HTTP:
-the OpenAI-compatible adapter and the litellm adapter, both on the fake OpenAI server."""
+"""The embeddings door and the adapters' `embed`, through the official `openai` SDK and the real
+gateway: the OpenAI-compatible adapter and the litellm adapter, both on the fake OpenAI server;
+each request logged and priced on its input tokens."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pytest
 
 from gateway.doors.embeddings import parse_embeddings
 from gateway.errors import InvalidRequest
-from tests.doors.harness import MODEL, DoorServer
+from tests.doors.conftest import KEY_A, MODEL, cost, openai_model, start
 from tests.fakes.openai_server import FakeOpenAI, vector
 from tests.fakes.server import Reply
+from tests.gateway_server import GatewayServer
+from tests.logdb import logged
 from tests.spec import validate
 
 PROVIDERS = {
@@ -24,22 +27,27 @@ PROVIDERS = {
     "litellm": lambda url: {"kind": "litellm", "litellm_provider": "openai", "base_url": url,
                             "api_key": "sk-up"},
 }
+PRICE = {"input_usd_per_mtok": 0.13, "output_usd_per_mtok": 0}
 
 
 @pytest.fixture(scope="module", params=sorted(PROVIDERS))
-def door(request: pytest.FixtureRequest, fake: FakeOpenAI) -> Iterator[DoorServer]:
-    with DoorServer(PROVIDERS[request.param](fake.url)) as server:
-        yield server
+def server(request: pytest.FixtureRequest, fake: FakeOpenAI,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    gw = start(tmp_path_factory.mktemp(request.param), {"up": PROVIDERS[request.param](fake.url)},
+               [{"id": MODEL, "provider": "up", "upstream": "fake-model", **PRICE,
+                 "capabilities": ["embeddings"]},
+                openai_model("chat-only")])
+    yield gw
+    gw.__exit__(None, None, None)
 
 
 @pytest.fixture
-def client(door: DoorServer, fake: FakeOpenAI) -> openai.OpenAI:
-    fake.queue.clear()
-    return openai.OpenAI(base_url=door.url + "/v1", api_key="k", max_retries=0)
+def client(server: GatewayServer) -> openai.OpenAI:
+    return server.client(KEY_A)
 
 
-def test_float_vectors_and_usage(client: openai.OpenAI, door: DoorServer,
-                                 fake: FakeOpenAI) -> None:
+def test_float_vectors_usage_and_cost(client: openai.OpenAI, server: GatewayServer,
+                                      fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(prompt_tokens=9))
     raw = client.embeddings.with_raw_response.create(
         model=MODEL, input=["first text", "second text"], encoding_format="float",
@@ -54,7 +62,12 @@ def test_float_vectors_and_usage(client: openai.OpenAI, door: DoorServer,
     sent = fake.requests[-1]
     assert sent["model"] == "fake-model" and sent["input"] == ["first text", "second text"]
     assert sent["dimensions"] == 4 and sent["user"] == "u-1"
-    assert door.usages[-1].prompt_tokens == 9
+    assert float(raw.headers["x-gateway-cost-usd"]) == cost(9, 0, price=PRICE)
+    row = logged(server, raw.headers["x-request-id"])
+    assert (row["endpoint"], row["model"], row["status"], row["api_key"]) == (
+        "embeddings", MODEL, "success", "team-a")
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (9, 0)
+    assert row["cost_usd"] == cost(9, 0, price=PRICE) > 0
 
 
 def test_sdk_default_base64_is_decoded(client: openai.OpenAI) -> None:
@@ -70,34 +83,56 @@ def test_token_inputs(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     assert fake.requests[-1]["input"] == [[1, 2, 3], [4, 5]]
 
 
-def test_auto_is_a_400_naming_model(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+def test_auto_is_a_400_naming_model(client: openai.OpenAI, server: GatewayServer,
+                                    fake: FakeOpenAI) -> None:
     hits = fake.hits
     for name in ("auto", "auto:cheap"):
         with pytest.raises(openai.BadRequestError) as info:
             client.embeddings.create(model=name, input="x")
         assert info.value.body["param"] == "model"  # type: ignore[index]
+        assert name in info.value.body["message"]  # type: ignore[index]
+        row = logged(server, info.value.response.headers["x-request-id"])
+        assert (row["endpoint"], row["http_status"]) == ("embeddings", 400)
     assert fake.hits == hits
 
 
-def test_upstream_failure(client: openai.OpenAI, fake: FakeOpenAI) -> None:
-    fake.enqueue(Reply(status=500))
+def test_a_model_without_the_capability_is_a_400(client: openai.OpenAI, server: GatewayServer,
+                                                 fake: FakeOpenAI) -> None:
+    hits = fake.hits
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model="chat-only", input="x")
+    body: Any = info.value.body
+    assert body["param"] == "model" and "embeddings capability" in body["message"]
+    assert fake.hits == hits
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.embeddings.create(model="no-such-model", input="x")
+    assert missing.value.body["code"] == "model_not_found"  # type: ignore[index]
+
+
+def test_upstream_failure(server: GatewayServer, fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(status=500), Reply(status=500))
     with pytest.raises(openai.APIStatusError) as info:
-        client.embeddings.create(model=MODEL, input="x")
+        server.client(KEY_A, max_retries=2).embeddings.create(model=MODEL, input="x")
     assert info.value.status_code == 502
     assert info.value.response.headers["x-should-retry"] == "false"
+    row = logged(server, info.value.response.headers["x-request-id"])
+    assert (row["status"], row["attempts"]) == ("error", 2)  # no more: the SDK did not retry
 
 
-def test_openai_compat_passes_the_vectors_bytes_through(fake: FakeOpenAI) -> None:
-    """The upstream's own number formatting reaches the client (vectors are not re-encoded)."""
+def test_the_vectors_bytes_pass_through(server: GatewayServer, client: openai.OpenAI,
+                                        fake: FakeOpenAI) -> None:
+    """The upstream's own number formatting reaches the client (vectors are not re-encoded)
+    on the OpenAI-compatible adapter; litellm parses and re-encodes them, equal in value."""
     raw = (b'{"object":"list","data":[{"object":"embedding","index":0,'
            b'"embedding":[0.10000000149011612,-2.5e-05]}],"model":"up-model",'
            b'"usage":{"prompt_tokens":2,"total_tokens":2}}')
     fake.enqueue(Reply(raw=raw))
-    with DoorServer(PROVIDERS["openai"](fake.url)) as door:
-        client = openai.OpenAI(base_url=door.url + "/v1", api_key="k", max_retries=0)
-        got = client.embeddings.with_raw_response.create(model=MODEL, input="x",
-                                                         encoding_format="float")
-    assert got.content == raw.replace(b'"up-model"', f'"{MODEL}"'.encode())
+    got = client.embeddings.with_raw_response.create(model=MODEL, input="x",
+                                                     encoding_format="float")
+    expected = raw.replace(b'"up-model"', f'"{MODEL}"'.encode())
+    if server.config.providers["up"].kind == "openai":
+        assert got.content == expected
+    assert orjson.loads(got.content)["data"] == orjson.loads(expected)["data"]
 
 
 @pytest.mark.parametrize(("body", "param"), [

@@ -1,6 +1,7 @@
-"""The Messages door on an Anthropic-kind upstream: the client's body goes up as it was sent
-(unknown fields, cache_control, thinking, betas kept) and the answer comes back as Anthropic
-wrote it, through the `anthropic` SDK over HTTP."""
+"""The Messages door on an Anthropic-kind upstream, through the real gateway: the client's body
+goes up as it was sent (unknown fields, cache_control, thinking, betas kept) and the answer
+comes back as Anthropic wrote it, through the `anthropic` SDK; usage and cost, cache reads and
+writes included, are logged."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ import httpx
 import orjson
 import pytest
 
-from tests.doors.harness import MODEL, DoorServer
+from tests.doors.conftest import KEY_A, start
+from tests.doors.conftest import cost as priced
 from tests.fakes.anthropic_server import FakeAnthropic, error_body, sse
 from tests.fakes.server import Reply
+from tests.gateway_server import GatewayServer
+from tests.logdb import logged
 
+MODEL = "claude"
 UPSTREAM = "claude-sonnet-4-5"
+# litellm's prices for UPSTREAM (none configured): cache reads and writes have their own
+CLAUDE = {"input_usd_per_mtok": 3.0, "output_usd_per_mtok": 15.0,
+          "cached_input_usd_per_mtok": 0.3, "cache_write_usd_per_mtok": 3.75}
 SYSTEM = [{"type": "text", "text": "You are a careful coder.",
            "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
 HISTORY: list[dict[str, Any]] = [
@@ -27,121 +35,208 @@ HISTORY: list[dict[str, Any]] = [
         {"type": "text", "text": "Step one."}]},
     {"role": "user", "content": "Go on."},
 ]
+X = [{"role": "user", "content": "x"}]
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
-        yield server  # type: ignore[misc]
-
-
-@pytest.fixture(scope="module")
-def door(fake: FakeAnthropic) -> Iterator[DoorServer]:
-    provider = {"kind": "anthropic", "base_url": fake.base_url, "api_key": "sk-ant-up",
+def server(fake_anthropic: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[GatewayServer]:
+    provider = {"kind": "anthropic", "base_url": fake_anthropic.base_url, "api_key": "sk-ant-up",
                 "headers": {"anthropic-beta": "configured-beta"}}
-    with DoorServer(provider, upstream=UPSTREAM) as server:
-        yield server
+    gw = start(tmp_path_factory.mktemp("native"), {"anthropic": provider},
+               [{"id": MODEL, "provider": "anthropic", "upstream": UPSTREAM, "aliases": ["sonnet"],
+                 "capabilities": ["tools", "vision", "json", "streaming"]}])
+    yield gw
+    gw.__exit__(None, None, None)
 
 
 @pytest.fixture
-def client(door: DoorServer, fake: FakeAnthropic) -> anthropic.Anthropic:
-    fake.queue.clear()
-    return anthropic.Anthropic(base_url=door.url, api_key="gw-key", max_retries=0)
+def client(server: GatewayServer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=server.url, api_key=KEY_A, max_retries=0)
 
 
-def test_body_and_betas_go_up_as_sent(client: anthropic.Anthropic, door: DoorServer,
-                                      fake: FakeAnthropic) -> None:
-    fake.enqueue(Reply(content="Step two.", prompt_tokens=1000, cached_tokens=600,
-                       cache_write_tokens=300, completion_tokens=9))
-    message = client.messages.create(
+def cost(prompt: int, completion: int, cached: int = 0, written: int = 0) -> float:
+    return priced(prompt, completion, cached, written, price=CLAUDE)
+
+
+def frames(server: GatewayServer, body: dict[str, Any], **headers: str
+           ) -> tuple[httpx.Headers, bytes]:
+    with httpx.stream("POST", server.url + "/v1/messages", json=body, timeout=10,
+                      headers={"x-api-key": KEY_A, **headers}) as r:
+        assert r.status_code == 200
+        return r.headers, r.read()
+
+
+def test_body_and_betas_go_up_as_sent(client: anthropic.Anthropic, server: GatewayServer,
+                                      fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.enqueue(Reply(content="Step two.", prompt_tokens=1000, cached_tokens=600,
+                                 cache_write_tokens=300, completion_tokens=9))
+    raw = client.messages.with_raw_response.create(
         model="auto", max_tokens=2048, system=SYSTEM, messages=HISTORY,  # type: ignore[arg-type]
         thinking={"type": "enabled", "budget_tokens": 1024},
         extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
         extra_body={"context_management": {"edits": []}, "routing": {"task": "code"}},
     )
-    sent, headers = fake.requests[-1], fake.headers[-1]
+    message = raw.parse()
+    sent, headers = fake_anthropic.requests[-1], fake_anthropic.headers[-1]
     assert sent["model"] == UPSTREAM and "routing" not in sent
     assert sent["system"] == SYSTEM and sent["messages"] == HISTORY
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert sent["context_management"] == {"edits": []} and "stream" not in sent
     assert headers["anthropic-beta"] == "configured-beta,interleaved-thinking-2025-05-14"
     assert headers["x-api-key"] == "sk-ant-up" and headers["anthropic-version"]
-    assert door.requests[-1].routing == {"task": "code"}
     # the answer as Anthropic wrote it, but for the model, which is the gateway's id
     assert message.model == MODEL and message.id == "msg_fake01"
     assert message.content[0].text == "Step two."  # type: ignore[union-attr]
     assert (message.usage.input_tokens, message.usage.cache_read_input_tokens,
             message.usage.cache_creation_input_tokens) == (100, 600, 300)
-    usage = door.usages[-1]  # what the pipeline prices: the whole prompt, cache included
-    assert (usage.prompt_tokens, usage.completion_tokens) == (1000, 9)
-    assert usage.raw["prompt_tokens_details"] == {"cached_tokens": 600, "cache_write_tokens": 300}
+    # what the log prices: the whole prompt, cache reads and writes at their own rates
+    row = logged(server, raw.headers["x-request-id"])
+    assert (row["endpoint"], row["task"], row["model"], row["provider"]) == (
+        "messages", "code", MODEL, "anthropic")  # the routing option reached the router
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (1000, 9)
+    assert row["cost_usd"] == cost(1000, 9, cached=600, written=300)
+    assert float(raw.headers["x-gateway-cost-usd"]) == row["cost_usd"]
+    usage = orjson.loads(row["usage_json"])
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 600, "cache_write_tokens": 300}
 
 
-def test_stream_is_relayed_unchanged(door: DoorServer, fake: FakeAnthropic) -> None:
-    reply = Reply(content="alpha beta", prompt_tokens=50, cached_tokens=20, completion_tokens=2)
-    fake.enqueue(reply)
+def test_stream_is_relayed_unchanged(server: GatewayServer, fake_anthropic: FakeAnthropic) -> None:
+    reply = Reply(content="alpha beta", prompt_tokens=50, cached_tokens=20, cache_write_tokens=5,
+                  completion_tokens=2)
+    fake_anthropic.enqueue(reply)
     body = {"model": MODEL, "max_tokens": 64, "stream": True, "messages": HISTORY}
-    with httpx.stream("POST", door.url + "/v1/messages", json=body,
-                      headers={"anthropic-version": "2023-06-01"}, timeout=10) as r:
-        raw = r.read()
-    expected = fake.events({"model": UPSTREAM}, reply)
+    headers, raw = frames(server, body, **{"anthropic-version": "2023-06-01"})
+    expected = fake_anthropic.events({"model": UPSTREAM}, reply)
     expected[0]["message"]["model"] = MODEL
     assert raw == b"".join(sse(e) for e in expected)
-    assert fake.requests[-1]["stream"] is True
-    usage = door.usages[-1]
-    assert (usage.prompt_tokens, usage.completion_tokens) == (50, 2)
+    assert fake_anthropic.requests[-1]["stream"] is True
+    row = logged(server, headers["x-request-id"])
+    assert (row["prompt_tokens"], row["completion_tokens"], row["stream"]) == (50, 2, 1)
+    assert row["cost_usd"] == cost(50, 2, cached=20, written=5)
 
 
-def test_stream_through_the_sdk(client: anthropic.Anthropic, fake: FakeAnthropic) -> None:
-    fake.enqueue(Reply(tool_calls=[{"id": "toolu_1", "name": "run", "arguments": '{"cmd": "ls"}'}]))
+def test_stream_through_the_sdk(client: anthropic.Anthropic,
+                                fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.enqueue(Reply(tool_calls=[{"id": "toolu_1", "name": "run",
+                                              "arguments": '{"cmd": "ls"}'}]))
     tool = {"name": "run", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}
-    with client.messages.stream(model=MODEL, max_tokens=64, tools=[tool],  # type: ignore[list-item]
+    with client.messages.stream(model="sonnet", max_tokens=64, tools=[tool],  # type: ignore[list-item]
                                 messages=[{"role": "user", "content": "list"}]) as stream:
         final = stream.get_final_message()
-    assert final.model == MODEL and final.stop_reason == "tool_use"
+    assert final.model == MODEL and final.stop_reason == "tool_use"  # an alias names it
     assert final.content[0].input == {"cmd": "ls"}  # type: ignore[union-attr]
-    assert fake.requests[-1]["tools"] == [tool]
+    assert fake_anthropic.requests[-1]["tools"] == [tool]
 
 
-def test_error_event_mid_stream(client: anthropic.Anthropic, fake: FakeAnthropic) -> None:
-    events = fake.events({"model": UPSTREAM}, Reply(content="a b"))[:3]
+def test_thinking_streams_through(client: anthropic.Anthropic, server: GatewayServer,
+                                  fake_anthropic: FakeAnthropic) -> None:
+    """Extended thinking, as Claude Code asks for it: the thinking block and its signature reach
+    the SDK as Anthropic sent them, before the text."""
+    start_message = {"id": "msg_t", "type": "message", "role": "assistant", "model": UPSTREAM,
+                     "content": [], "stop_reason": None, "stop_sequence": None,
+                     "usage": {"input_tokens": 40, "output_tokens": 1}}
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": start_message},
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "thinking_delta", "thinking": "The user wants "}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "thinking_delta", "thinking": "a haiku."}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1,
+         "delta": {"type": "text_delta", "text": "Autumn moon."}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+         "usage": {"output_tokens": 30}},
+        {"type": "message_stop"},
+    ]
+    fake_anthropic.enqueue(Reply(raw=b"".join(sse(e) for e in events)))
+    with client.messages.stream(
+            model=MODEL, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=[{"role": "user", "content": "a haiku"}]) as stream:
+        request_id = stream.response.headers["x-request-id"]
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert "thinking" in kinds and "signature" in kinds
+    thinking, text = final.content
+    assert thinking.type == "thinking" and thinking.thinking == "The user wants a haiku."
+    assert thinking.signature == "EqQBCgIYAhIM"
+    assert text.type == "text" and text.text == "Autumn moon."
+    assert fake_anthropic.requests[-1]["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    row = logged(server, request_id)
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (40, 30)
+    assert row["cost_usd"] == cost(40, 30)
+
+
+def test_error_event_mid_stream(client: anthropic.Anthropic, server: GatewayServer,
+                                fake_anthropic: FakeAnthropic) -> None:
+    events = fake_anthropic.events({"model": UPSTREAM}, Reply(content="a b"))[:3]
     raw = b"".join(sse(e) for e in events) + sse(error_body(529, "Overloaded"))
-    fake.enqueue(Reply(raw=raw))
+    fake_anthropic.enqueue(Reply(raw=raw))
     with pytest.raises(anthropic.APIStatusError) as info:
-        with client.messages.stream(model=MODEL, max_tokens=8,
-                                    messages=[{"role": "user", "content": "x"}]) as stream:
+        with client.messages.stream(model=MODEL, max_tokens=8, messages=X) as stream:
+            request_id = stream.response.headers["x-request-id"]
             stream.get_final_message()
     body: Any = info.value.body
     assert body["type"] == "error" and "Overloaded" in body["error"]["message"]
+    row = logged(server, request_id)
+    assert row["status"] == "error" and "Overloaded" in row["error"]
 
 
-def test_cut_stream_ends_with_an_error_event(door: DoorServer, fake: FakeAnthropic) -> None:
-    fake.enqueue(Reply(content="a b c d", cut_after=4))
-    body = {"model": MODEL, "max_tokens": 8, "stream": True,
-            "messages": [{"role": "user", "content": "x"}]}
-    with httpx.stream("POST", door.url + "/v1/messages", json=body, timeout=10) as r:
-        frames = [f for f in r.read().split(b"\n\n") if f]
-    name, data = frames[-1].split(b"\n")
+def test_cut_stream_ends_with_an_error_event(server: GatewayServer,
+                                             fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.enqueue(Reply(content="a b c d", cut_after=4))
+    body = {"model": MODEL, "max_tokens": 8, "stream": True, "messages": X}
+    _, raw = frames(server, body)
+    last = [f for f in raw.split(b"\n\n") if f][-1]
+    name, data = last.split(b"\n")
     assert name == b"event: error"
     assert orjson.loads(data.removeprefix(b"data: "))["error"]["type"] == "api_error"
 
 
-def test_upstream_refusal_keeps_anthropic_shape(client: anthropic.Anthropic,
-                                                fake: FakeAnthropic) -> None:
-    fake.enqueue(Reply(status=400, error=error_body(400, "prompt is too long")))
-    with pytest.raises(anthropic.APIStatusError) as info:
-        client.messages.create(model=MODEL, max_tokens=8,
-                               messages=[{"role": "user", "content": "x"}])
+def test_upstream_refusal_keeps_anthropic_shape(client: anthropic.Anthropic, server: GatewayServer,
+                                                fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.enqueue(Reply(status=400, error=error_body(400, "prompt is too long")))
+    hits = fake_anthropic.hits
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(model=MODEL, max_tokens=8, messages=X)
     body: Any = info.value.body
-    assert body["type"] == "error" and "prompt is too long" in body["error"]["message"]
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "prompt is too long" in body["error"]["message"]
+    assert fake_anthropic.hits == hits + 1  # a refusal is not retried
+    assert info.value.response.headers["x-should-retry"] == "false"
+    assert logged(server, info.value.response.headers["x-request-id"])["http_status"] == 400
 
 
-def test_stream_without_message_stop_is_cut(door: DoorServer, fake: FakeAnthropic) -> None:
-    events = fake.events({"model": UPSTREAM}, Reply(content="a b"))[:-1]  # no message_stop
-    fake.enqueue(Reply(raw=b"".join(sse(e) for e in events)))
-    body = {"model": MODEL, "max_tokens": 8, "stream": True,
-            "messages": [{"role": "user", "content": "x"}]}
-    with httpx.stream("POST", door.url + "/v1/messages", json=body, timeout=10) as r:
-        frames = [f for f in r.read().split(b"\n\n") if f]
-    assert frames[-1].startswith(b"event: error\n")
-    assert b"before message_stop" in frames[-1]
+def test_overloaded_is_retried(client: anthropic.Anthropic, server: GatewayServer,
+                               fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.enqueue(Reply(status=529), Reply(content="second try"))
+    raw = client.messages.with_raw_response.create(model=MODEL, max_tokens=8, messages=X)
+    assert raw.parse().content[0].text == "second try"  # type: ignore[union-attr]
+    assert raw.headers["x-gateway-attempts"] == "2"
+    row = logged(server, raw.headers["x-request-id"])
+    assert [a["http_status"] for a in row["attempts_rows"]] == [529, 200]
+
+
+def test_stream_without_message_stop_is_cut(server: GatewayServer,
+                                            fake_anthropic: FakeAnthropic) -> None:
+    events = fake_anthropic.events({"model": UPSTREAM}, Reply(content="a b"))[:-1]
+    fake_anthropic.enqueue(Reply(raw=b"".join(sse(e) for e in events)))
+    body = {"model": MODEL, "max_tokens": 8, "stream": True, "messages": X}
+    _, raw = frames(server, body)
+    last = [f for f in raw.split(b"\n\n") if f][-1]
+    assert last.startswith(b"event: error\n")
+    assert b"before message_stop" in last
+
+
+def test_count_tokens_asks_no_upstream(client: anthropic.Anthropic,
+                                       fake_anthropic: FakeAnthropic) -> None:
+    hits = fake_anthropic.hits
+    counted = client.messages.count_tokens(model=MODEL, system=SYSTEM,  # type: ignore[arg-type]
+                                           messages=HISTORY)
+    assert counted.input_tokens > 0 and fake_anthropic.hits == hits

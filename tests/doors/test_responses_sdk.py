@@ -1,6 +1,6 @@
-"""The Responses door through the official `openai` SDK's `responses` resource, over HTTP, on an
-OpenAI-compatible upstream (the fake). Every body and every stream event is also checked against
-OpenAI's published spec."""
+"""The Responses door through the official `openai` SDK's `responses` resource and the real
+gateway, on an OpenAI-compatible upstream (the fake). Every body and every stream event is
+also checked against OpenAI's published spec, and each request's log row is read."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import openai
 import orjson
 import pytest
 
-from tests.doors.harness import ADMIN_KEY, MODEL, DoorServer
+from tests.doors.conftest import ADMIN_KEY, KEY_A, KEY_B, MODEL, cost
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import Reply
+from tests.gateway_server import GatewayServer
+from tests.logdb import logged
 from tests.spec import members, validate
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather for a city",
@@ -23,32 +25,37 @@ SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "requi
           "additionalProperties": False}
 
 
-def sdk(door: DoorServer, key: str = "key-a") -> openai.OpenAI:
-    return openai.OpenAI(base_url=door.url + "/v1", api_key=key, max_retries=0)
+def sdk(server: GatewayServer, key: str = KEY_A, **kwargs: Any) -> openai.OpenAI:
+    return server.client(key, **kwargs)
 
 
 @pytest.fixture
-def client(door: DoorServer, fake: FakeOpenAI) -> openai.OpenAI:
-    fake.queue.clear()
-    return sdk(door)
+def client(server: GatewayServer) -> openai.OpenAI:
+    return sdk(server)
 
 
-def raw_response(client: openai.OpenAI, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-    """The SDK's parsed Response and the JSON body it came from (checked against the spec)."""
+def raw_response(client: openai.OpenAI, **kwargs: Any) -> tuple[Any, dict[str, Any], str]:
+    """The SDK's parsed Response, the JSON body it came from (checked against the spec), and
+    the request's id."""
     raw = client.responses.with_raw_response.create(**kwargs)
     body = orjson.loads(raw.content)
+    check_response(body)
+    return raw.parse(), body, raw.headers["x-request-id"]
+
+
+def check_response(body: dict[str, Any]) -> None:
     validate("Response", body)
     for item in body["output"]:
         component = "OutputMessage" if item["type"] == "message" else "FunctionToolCall"
         validate(component, item, strict=True)
-    if body["usage"] is not None:
+    if body.get("usage") is not None:
         validate("ResponseUsage", body["usage"], strict=True)
-    return raw.parse(), body
 
 
-def events_of(door: DoorServer, body: dict[str, Any], key: str = "key-a") -> list[dict[str, Any]]:
+def events_of(server: GatewayServer, body: dict[str, Any], key: str = KEY_A
+              ) -> tuple[httpx.Headers, list[dict[str, Any]]]:
     """A raw stream's events, each checked: `event:` line = type, numbered from 0, per the spec."""
-    with httpx.stream("POST", door.url + "/v1/responses", json=body, timeout=10,
+    with httpx.stream("POST", server.url + "/v1/responses", json=body, timeout=10,
                       headers={"authorization": f"Bearer {key}"}) as r:
         assert r.status_code == 200
         raw = r.read()
@@ -61,14 +68,14 @@ def events_of(door: DoorServer, body: dict[str, Any], key: str = "key-a") -> lis
         validate(members("ResponseStreamEvent")[event["type"]], event)
         validate("ResponseStreamEvent", event)
         events.append(event)
-    return events
+    return r.headers, events
 
 
-def test_text(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+def test_text(client: openai.OpenAI, server: GatewayServer, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(content="Hello!", prompt_tokens=20, completion_tokens=3, cached_tokens=8))
-    response, _ = raw_response(client, model="auto", input="Say hello",
-                               instructions="Be brief.", temperature=0.3, max_output_tokens=50,
-                               metadata={"team": "a"}, user="u-1")
+    response, _, request_id = raw_response(
+        client, model="auto", input="Say hello", instructions="Be brief.", temperature=0.3,
+        max_output_tokens=50, metadata={"team": "a"}, user="u-1")
     assert response.output_text == "Hello!" and response.status == "completed"
     assert response.model == MODEL and response.id.startswith("resp_")
     assert response.instructions == "Be brief." and response.metadata == {"team": "a"}
@@ -79,13 +86,24 @@ def test_text(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     assert sent["messages"] == [{"role": "system", "content": "Be brief."},
                                 {"role": "user", "content": "Say hello"}]
     assert (sent["temperature"], sent["max_tokens"], sent["user"]) == (0.3, 50, "u-1")
+    row = logged(server, request_id)
+    assert (row["endpoint"], row["requested_model"], row["model"], row["api_key"]) == (
+        "responses", "auto", MODEL, "team-a")
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (20, 3)
+    assert row["cost_usd"] == cost(20, 3, cached=8)
+
+
+def test_profiles_route(client: openai.OpenAI, server: GatewayServer) -> None:
+    raw = client.responses.with_raw_response.create(model="auto:best", input="hi")
+    assert raw.parse().model == MODEL
+    assert logged(server, raw.headers["x-request-id"])["profile"] == "best"
 
 
 def test_function_call_round_trip(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(tool_calls=[CALL]))
-    first, _ = raw_response(client, model=MODEL, input="Weather in Paris?", tools=[WEATHER],
-                            tool_choice={"type": "function", "name": "get_weather"},
-                            parallel_tool_calls=False)
+    first, _, _ = raw_response(client, model=MODEL, input="Weather in Paris?", tools=[WEATHER],
+                               tool_choice={"type": "function", "name": "get_weather"},
+                               parallel_tool_calls=False)
     (call,) = first.output
     assert call.type == "function_call" and call.call_id == "call_w1"
     assert call.name == "get_weather" and call.arguments == '{"city": "Paris"}'
@@ -97,7 +115,7 @@ def test_function_call_round_trip(client: openai.OpenAI, fake: FakeOpenAI) -> No
     assert sent["parallel_tool_calls"] is False
 
     fake.enqueue(Reply(content="Sunny, 18C."))
-    second, _ = raw_response(client, model=MODEL, tools=[WEATHER], input=[
+    second, _, _ = raw_response(client, model=MODEL, tools=[WEATHER], input=[
         {"role": "user", "content": "Weather in Paris?"},
         {"type": "function_call", "call_id": "call_w1", "name": "get_weather",
          "arguments": '{"city": "Paris"}'},
@@ -114,7 +132,7 @@ def test_function_call_round_trip(client: openai.OpenAI, fake: FakeOpenAI) -> No
 
 def test_json_schema_format(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(content='{"answer": "42"}'))
-    response, _ = raw_response(client, model=MODEL, input="Answer?", text={"format": {
+    response, _, _ = raw_response(client, model=MODEL, input="Answer?", text={"format": {
         "type": "json_schema", "name": "answer", "schema": SCHEMA, "strict": True}})
     assert orjson.loads(response.output_text) == {"answer": "42"}
     assert fake.requests[-1]["response_format"] == {"type": "json_schema", "json_schema": {
@@ -132,15 +150,14 @@ def test_image_input(client: openai.OpenAI, fake: FakeOpenAI) -> None:
 
 def test_incomplete_at_the_token_limit(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(content="cut sho", finish_reason="length"))
-    response, _ = raw_response(client, model=MODEL, input="x", max_output_tokens=3)
+    response, _, _ = raw_response(client, model=MODEL, input="x", max_output_tokens=3)
     assert response.status == "incomplete"
     assert response.incomplete_details.reason == "max_output_tokens"
 
 
-def test_stream_events(door: DoorServer, fake: FakeOpenAI) -> None:
-    fake.queue.clear()
+def test_stream_events(server: GatewayServer, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(content="one two", prompt_tokens=11, completion_tokens=2))
-    events = events_of(door, {"model": MODEL, "input": "count", "stream": True})
+    headers, events = events_of(server, {"model": MODEL, "input": "count", "stream": True})
     assert [e["type"] for e in events] == [
         "response.created", "response.in_progress", "response.output_item.added",
         "response.content_part.added", "response.output_text.delta",
@@ -149,9 +166,13 @@ def test_stream_events(door: DoorServer, fake: FakeOpenAI) -> None:
     assert events[0]["response"]["status"] == "in_progress"
     assert events[6]["text"] == "one two"
     done = events[-1]["response"]
-    validate("Response", done)
+    check_response(done)
     assert done["status"] == "completed" and done["usage"]["input_tokens"] == 11
     assert done["output"][0]["content"][0]["text"] == "one two"
+    row = logged(server, headers["x-request-id"])
+    assert (row["endpoint"], row["stream"], row["status"]) == ("responses", 1, "success")
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cost_usd"]) == (
+        11, 2, cost(11, 2))
 
 
 def test_stream_with_the_sdk_accumulator(client: openai.OpenAI, fake: FakeOpenAI) -> None:
@@ -166,6 +187,19 @@ def test_stream_with_the_sdk_accumulator(client: openai.OpenAI, fake: FakeOpenAI
         ("function_call", "call_w2", '{"city": "Lyon"}')]
 
 
+def test_text_then_function_call(server: GatewayServer, fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(preamble="Let me check.", tool_calls=[CALL]))
+    _, events = events_of(server, {"model": MODEL, "input": "Paris?", "tools": [WEATHER],
+                                   "stream": True})
+    added = [e["item"]["type"] for e in events if e["type"] == "response.output_item.added"]
+    assert added == ["message", "function_call"]
+    done = events[-1]["response"]
+    check_response(done)
+    assert [o["type"] for o in done["output"]] == ["message", "function_call"]
+    assert done["output"][0]["content"][0]["text"] == "Let me check."
+    assert done["output"][1]["arguments"] == CALL["arguments"]
+
+
 def test_stream_text_with_the_sdk(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(content="Hello there friend"))
     stream = client.responses.create(model=MODEL, input="hi", stream=True)
@@ -173,18 +207,20 @@ def test_stream_text_with_the_sdk(client: openai.OpenAI, fake: FakeOpenAI) -> No
     assert "".join(deltas) == "Hello there friend"
 
 
-def test_failure_mid_stream(door: DoorServer, fake: FakeOpenAI) -> None:
-    fake.queue.clear()
-    fake.enqueue(Reply(content="a b c d e", cut_after=3))
-    events = events_of(door, {"model": MODEL, "input": "x", "stream": True})
+def test_failure_mid_stream(server: GatewayServer, fake: FakeOpenAI) -> None:
+    """Cut, and every try to continue fails: `error`, then `response.failed`, as OpenAI ends
+    a stream; the row is an error."""
+    fake.enqueue(Reply(content="a b c d e", cut_after=3), Reply(status=503), Reply(status=503))
+    headers, events = events_of(server, {"model": MODEL, "input": "x", "stream": True})
     assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
     assert events[-1]["response"]["status"] == "failed"
     assert events[-1]["response"]["error"]["code"] == "server_error"
+    row = logged(server, headers["x-request-id"])
+    assert row["status"] == "error" and "mid-stream" in row["error"]
 
 
-def test_previous_response_id_and_retrieve(door: DoorServer, fake: FakeOpenAI) -> None:
-    fake.queue.clear()
-    a, b = sdk(door, "key-a"), sdk(door, "key-b")
+def test_previous_response_id_and_retrieve(server: GatewayServer, fake: FakeOpenAI) -> None:
+    a, b = sdk(server, KEY_A), sdk(server, KEY_B)
     fake.enqueue(Reply(content="My name is Gate."))
     first = a.responses.create(model=MODEL, input="Your name?", instructions="Be Gate.")
     fake.enqueue(Reply(content="I said Gate."))
@@ -203,29 +239,75 @@ def test_previous_response_id_and_retrieve(door: DoorServer, fake: FakeOpenAI) -
     a.responses.create(model=MODEL, input="And?", previous_response_id=second.id)
     assert [m["content"] for m in fake.requests[-1]["messages"]] == [
         "Your name?", "My name is Gate.", "Repeat it.", "I said Gate.", "And?"]
-    assert a.responses.retrieve(second.id).output_text == "I said Gate."
-    # another key's ids read as unknown; an admin key reads every one
-    with pytest.raises(openai.NotFoundError):
-        b.responses.retrieve(first.id)
-    with pytest.raises(openai.NotFoundError) as info:
-        b.responses.create(model=MODEL, input="x", previous_response_id=first.id)
-    assert info.value.body["param"] == "previous_response_id"  # type: ignore[index]
-    assert sdk(door, ADMIN_KEY).responses.retrieve(first.id).id == first.id
+    got = a.responses.with_raw_response.retrieve(second.id)
+    check_response(orjson.loads(got.content))
+    assert got.parse().output_text == "I said Gate."
+    # another client key's ids read exactly as unknown ones; an admin key reads every one
+    hits = fake.hits
+    unknown = "resp_" + "0" * 32
+    for response_id in (first.id, unknown):
+        with pytest.raises(openai.NotFoundError) as info:
+            b.responses.retrieve(response_id)
+        assert info.value.body == {  # type: ignore[comparison-overlap]
+            "message": f"No response with id {response_id!r} found.",
+            "type": "invalid_request_error", "param": "previous_response_id",
+            "code": "not_found"}
+        with pytest.raises(openai.NotFoundError) as info:
+            b.responses.create(model=MODEL, input="x", previous_response_id=response_id)
+        assert info.value.body["message"] == f"No response with id {response_id!r} found."  # type: ignore[index]
+        assert info.value.body["param"] == "previous_response_id"  # type: ignore[index]
+        row = logged(server, info.value.response.headers["x-request-id"])
+        assert (row["endpoint"], row["http_status"], row["api_key"]) == (
+            "responses", 404, "team-b")
+    assert fake.hits == hits  # nothing went upstream for them
+    admin = sdk(server, ADMIN_KEY)
+    assert admin.responses.retrieve(first.id).id == first.id
+    fake.enqueue(Reply(content="Gate, for the admin."))
+    admin.responses.create(model=MODEL, input="Again?", previous_response_id=first.id)
+    assert [m["content"] for m in fake.requests[-1]["messages"]] == [
+        "Your name?", "My name is Gate.", "Again?"]
 
 
-def test_store_false_keeps_nothing(client: openai.OpenAI) -> None:
+def test_store_false_keeps_nothing(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     response = client.responses.create(model=MODEL, input="secret", store=False)
     assert response.store is False
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(response.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model=MODEL, input="x", previous_response_id=response.id)
+    with client.responses.stream(model=MODEL, input="s", store=False) as stream:
+        streamed = stream.get_final_response()
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(streamed.id)
 
 
-def test_streamed_response_is_stored(door: DoorServer, client: openai.OpenAI,
-                                     fake: FakeOpenAI) -> None:
+def test_streamed_response_is_stored(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(content="streamed answer"))
     with client.responses.stream(model=MODEL, input="s") as stream:
         final = stream.get_final_response()
     assert client.responses.retrieve(final.id).output_text == "streamed answer"
+
+
+def test_keys(server: GatewayServer) -> None:
+    with pytest.raises(openai.AuthenticationError) as info:
+        sdk(server, "wrong-key").responses.create(model=MODEL, input="x")
+    assert info.value.body["type"] == "authentication_error"  # type: ignore[index]
+    assert info.value.body["code"] == "invalid_api_key"  # type: ignore[index]
+    row = logged(server, info.value.response.headers["x-request-id"])
+    assert (row["endpoint"], row["http_status"]) == ("responses", 401)
+    with pytest.raises(openai.AuthenticationError):
+        sdk(server, "wrong-key").responses.retrieve("resp_x")
+
+
+def test_upstream_failure_is_final(server: GatewayServer, fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(status=500), Reply(status=500))
+    hits = fake.hits
+    with pytest.raises(openai.InternalServerError) as info:
+        sdk(server, max_retries=3).responses.create(model=MODEL, input="x")
+    assert info.value.status_code == 502
+    assert info.value.response.headers["x-should-retry"] == "false"
+    assert info.value.body["code"] == "upstream_unavailable"  # type: ignore[index]
+    assert fake.hits == hits + 2  # the gateway's retry only: the SDK did not add its own
 
 
 @pytest.mark.parametrize(("body", "param"), [

@@ -98,7 +98,29 @@ def problems(body: dict[str, Any], headers: dict[str, str]) -> list[str]:
         found.append("stop_sequences: each stop sequence must contain non-whitespace")
     if "tool_choice" in body and not body.get("tools"):
         found.append("tool_choice: may only be specified while providing tools")
+    found.extend(_thinking_problems(body, messages))
     return found
+
+
+def _thinking_problems(body: dict[str, Any], messages: list[Any]) -> list[str]:
+    """With thinking on, the assistant turn before the last tool results must open with its
+    thinking block, as the API says."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") == "disabled" or len(messages) < 2:
+        return []
+    turn, results = messages[-2], messages[-1]
+    content, last = turn.get("content"), results.get("content")
+    if turn.get("role") != "assistant" or not isinstance(content, list) or not content \
+            or not isinstance(last, list):
+        return []
+    if not any(b.get("type") == "tool_result" for b in last) or \
+            not any(b.get("type") == "tool_use" for b in content):
+        return []
+    if content[0].get("type") in ("thinking", "redacted_thinking"):
+        return []
+    return [f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or "
+            f"`redacted_thinking`, but found `{content[0].get('type')}`. When `thinking` is "
+            "enabled, a final `assistant` message must start with a thinking block"]
 
 
 async def stall(request: web.Request, limit_s: float = 3600) -> None:
@@ -155,7 +177,8 @@ class FakeAnthropic(FakeServer):
 
     def blocks(self, reply: Reply) -> list[dict[str, Any]]:
         if reply.tool_calls:
-            return [
+            said = [{"type": "text", "text": reply.preamble}] if reply.preamble else []
+            return said + [
                 {
                     "type": "tool_use",
                     "id": t["id"],

@@ -120,7 +120,7 @@ class FakeOpenAI(FakeServer):
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
         finish = reply.finish_reason or "stop"
         if reply.tool_calls:
-            message = {"role": "assistant", "content": None, "refusal": None,
+            message = {"role": "assistant", "content": reply.preamble, "refusal": None,
                        "tool_calls": _tool_calls(reply)}
             finish = reply.finish_reason or "tool_calls"
         out = {
@@ -149,6 +149,9 @@ class FakeOpenAI(FakeServer):
             return c
 
         out = [chunk({"role": "assistant", "content": ""})]
+        if reply.tool_calls and reply.preamble:
+            out.extend(chunk({"content": w if i == 0 else " " + w})
+                       for i, w in enumerate(reply.preamble.split(" ")))
         if reply.tool_calls:
             for i, t in enumerate(reply.tool_calls):
                 args = t["arguments"]

@@ -26,6 +26,7 @@ class Reply:
     status: int = 200
     content: str = "Hello from the fake upstream."
     tool_calls: list[dict[str, Any]] | None = None  # [{"id", "name", "arguments"}]
+    preamble: str | None = None  # with tool_calls: the text said before them ("I'll look.")
     headers: dict[str, str] = field(default_factory=dict)
     error: dict[str, Any] | None = None  # body for an error status
     delay_s: float = 0.0  # before the status line
