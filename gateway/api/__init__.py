@@ -60,7 +60,10 @@ def routes(parts: Parts) -> list[BaseRoute]:
     decide = RouteDecision(parts.planner, max_body)
     batch = RouteBatch(parts.planner, max_body)
     experiments = ExperimentsReport(parts.reader, parts.config.experiments)
-    feedback = Feedback(parts.recorder, parts.reader, parts.learner.notify, max_body)
+    # another instance's writer flushes its rows every flush_interval_s (twice, if a batch is
+    # being written then): feedback waits that long for an id it has not seen
+    lag_s = 2 * parts.config.database.flush_interval_s + 0.25
+    feedback = Feedback(parts.recorder, parts.reader, parts.learner.notify, max_body, lag_s)
     chat_door = door(parts, chat.DOOR)
     responses = KeptResponses(parts.responses)
 
