@@ -148,3 +148,18 @@ def test_two_instances_catching_up_with_an_emptied_redis_at_once_both_count() ->
         run(main)
     finally:
         server.close()
+
+
+def test_hundreds_of_commands_in_flight_wait_for_a_connection(redis_server: RedisServer) -> None:
+    """A busy gateway has more state calls in flight than its pool has connections: they
+    queue for one; Redis is not taken for down (which would make every limit per process)."""
+
+    async def main() -> None:
+        state = ResilientState(RedisState(redis_server.url, connections=8), retry_s=0.05)
+        await state.start()
+        taken = await asyncio.gather(*(state.take([Rate("k", 1, 10_000, 60)])
+                                       for _ in range(300)))
+        assert all(t.ok for t in taken) and state.connected
+        await state.aclose()
+
+    run(main)
