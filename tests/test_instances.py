@@ -289,7 +289,8 @@ def test_sigterm_with_requests_in_flight_loses_no_row_on_postgresql(
     tmp_path: Path, fake_openai: FakeOpenAI, pg_url: str, redis_server: RedisServer
 ) -> None:
     fake_openai.default = Reply(delay_s=1.0)
-    proc = GatewayProcess(gateway_tree(tmp_path, fake_openai, pg_url, redis_server.url),
+    with_password = pg_url.replace("postgres@", "postgres:s3cret@")  # the test server trusts all
+    proc = GatewayProcess(gateway_tree(tmp_path, fake_openai, with_password, redis_server.url),
                           tmp_path).start()
     try:
         with concurrent.futures.ThreadPoolExecutor(20) as pool:
@@ -303,6 +304,7 @@ def test_sigterm_with_requests_in_flight_loses_no_row_on_postgresql(
         proc.kill()
     assert statuses == [200] * 20
     assert len(read_rows(pg_url)) == 20
+    assert "postgres:***@" in proc.output() and "s3cret" not in proc.output()
 
 
 def test_redis_stopped_under_two_instances(tmp_path: Path, fake_openai: FakeOpenAI,
