@@ -124,19 +124,31 @@ class Pipeline:
     async def _admit(self, plan: Plan, record: RequestRecord) -> Ticket:
         """Take the key's rate limits and reserve the worst this request can cost on any model
         of its chain (a fallback may cost more than the first), or downgrade to what fits."""
-        budget = self.admission.budget
         worst = self._worst(plan, plan.models)
-        if budget.on_exceed == "downgrade" and not budget.fits(record.api_key, worst):
-            options = [(m, self._worst(plan, [m])) for m in self.planner.usable_models()]
-            cheaper = budget.affordable(record.api_key, options)
-            if cheaper:
-                plan.steps = [Step(m) for m in cheaper[:MAX_DOWNGRADE]]
-                record.routing_reason = (f"budget downgrade: {plan.steps[0].model.id} fits; "
-                                         f"was {record.routing_reason}")
-                worst = self._worst(plan, plan.models)
+        downgrade = None
+        if self.admission.budget.on_exceed == "downgrade":
+            cheaper = self._downgraded(plan, record)
+            worst = worst if cheaper is None else cheaper  # 0.0 is a price: a free local model
+            downgrade = functools.partial(self._downgraded, plan, record)
         e = plan.estimate
         return await self.admission.admit(
-            record.api_key, tokens=e.prompt_tokens + e.expected_output_tokens, usd=worst)
+            record.api_key, tokens=e.prompt_tokens + e.expected_output_tokens, usd=worst,
+            downgrade=downgrade)
+
+    def _downgraded(self, plan: Plan, record: RequestRecord) -> float | None:
+        """If the plan does not fit the budget as last seen, switch it to the cheapest models
+        that do; their worst case (None: the plan is unchanged)."""
+        budget = self.admission.budget
+        if budget.fits(record.api_key, self._worst(plan, plan.models)):
+            return None
+        options = [(m, self._worst(plan, [m])) for m in self.planner.usable_models()]
+        cheaper = budget.affordable(record.api_key, options)
+        if not cheaper or cheaper[:MAX_DOWNGRADE] == plan.models:
+            return None
+        plan.steps = [Step(m) for m in cheaper[:MAX_DOWNGRADE]]
+        record.routing_reason = (f"budget downgrade: {plan.steps[0].model.id} fits; "
+                                 f"was {record.routing_reason}")
+        return self._worst(plan, plan.models)
 
     def _worst(self, plan: Plan, models: list[ModelConfig]) -> float:
         out = 0.0
