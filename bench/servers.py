@@ -20,10 +20,11 @@ def free_port() -> int:
 
 
 class Server:
-    """One server process (and its children) in its own process group, pinned with taskset."""
+    """One server process (and its children) in its own process group, pinned with taskset
+    to `cpu` (a core, or a list of cores as taskset takes it: "0,1")."""
 
     def __init__(
-        self, name: str, cmd: Sequence[str], *, cpu: int, log: Path,
+        self, name: str, cmd: Sequence[str], *, cpu: int | str, log: Path,
         env: Mapping[str, str] | None = None, cwd: Path | None = None,
     ) -> None:
         self.name = name

@@ -54,7 +54,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.demo:
             raise SystemExit("--demo serves from one process: drop --workers")
         print(f"gateway listening on http://{host}:{port}/v1 ({len(config.models)} models, "
-              f"log: {config.database.url}, workers: {workers})", file=sys.stderr, flush=True)
+              f"log: {shown_url(config.database.url)}, workers: {workers})", file=sys.stderr,
+              flush=True)
         # uvicorn binds the port once and spawns N fresh processes that accept on it; each
         # builds its own app from the same file (the limits, budgets and circuits they share
         # live in state.url, else in a SQLite file beside the log: see gateway/state).
@@ -70,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, **options))
     _settle_gc()
     print(f"gateway listening on http://{host}:{port}/v1 ({len(config.models)} models, "
-          f"log: {config.database.url})", file=sys.stderr, flush=True)
+          f"log: {shown_url(config.database.url)})", file=sys.stderr, flush=True)
     stop_traffic = _demo(args, config, host, port, server) if args.demo else None
     try:
         server.run()
@@ -191,15 +192,21 @@ def _since(text: str | None) -> Any:
         raise SystemExit(f"--since: {exc}") from None
 
 
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: without its password."""
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _read_log(config: GatewayConfig, read: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a read of the request log; a log that cannot be reached is an error naming it."""
-    from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
         return asyncio.run(read())
     except (SQLAlchemyError, OSError) as exc:
-        url = make_url(config.database.url).render_as_string(hide_password=True)
+        url = shown_url(config.database.url)
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise SystemExit(f"database.url: cannot read the request log at {url}: {reason}") from None
 

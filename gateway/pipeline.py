@@ -131,22 +131,19 @@ class Pipeline:
         of its chain (a fallback may cost more than the first), or downgrade to what fits."""
         if not self.admission.active:
             return None  # nothing to count against: no rate limit, no budget
-        budget = self.admission.budget
         worst = self._worst(plan, plan.models)
-        if budget.on_exceed == "downgrade" and not budget.fits(record.api_key, worst):
-            options = [(m, self._worst(plan, [m])) for m in self.planner.usable_models()]
-            cheaper = budget.affordable(record.api_key, options)
-            if cheaper:
-                plan.steps = [Step(m) for m in cheaper[:MAX_DOWNGRADE]]
-                record.routing_reason = (f"budget downgrade: {plan.steps[0].model.id} fits; "
-                                         f"was {record.routing_reason}")
-                worst = self._worst(plan, plan.models)
+        downgrade = None
+        if self.admission.budget.on_exceed == "downgrade" and plan.parallel is None:
+            cheaper = self._downgraded(plan, record)
+            worst = worst if cheaper is None else cheaper  # 0.0 is a price: a free local model
+            downgrade = functools.partial(self._downgraded, plan, record)
         e = plan.estimate
         usd: float | list[float] = worst
         if plan.parallel is not None:  # every leg may be billed in full, and the judge
             usd = [self._worst(plan, [m]) for m in plan.models] + [self._judge_worst(plan)]
         return await self.admission.admit(
-            record.api_key, tokens=e.prompt_tokens + e.expected_output_tokens, usd=usd)
+            record.api_key, tokens=e.prompt_tokens + e.expected_output_tokens, usd=usd,
+            downgrade=downgrade)
 
     def _judge_worst(self, plan: Plan) -> float:
         """The judge reads the request and every leg's whole answer, and writes a short verdict."""
@@ -161,6 +158,21 @@ class Pipeline:
         return judged.worst_usd(float(price.input), float(price.output),
                                 model_max_output=judge.max_output_tokens,
                                 context_window=judge.context_window)
+
+    def _downgraded(self, plan: Plan, record: RequestRecord) -> float | None:
+        """If the plan does not fit the budget as last seen, switch it to the cheapest models
+        that do; their worst case (None: the plan is unchanged)."""
+        budget = self.admission.budget
+        if budget.fits(record.api_key, self._worst(plan, plan.models)):
+            return None
+        options = [(m, self._worst(plan, [m])) for m in self.planner.usable_models()]
+        cheaper = budget.affordable(record.api_key, options)
+        if not cheaper or cheaper[:MAX_DOWNGRADE] == plan.models:
+            return None
+        plan.steps = [Step(m) for m in cheaper[:MAX_DOWNGRADE]]
+        record.routing_reason = (f"budget downgrade: {plan.steps[0].model.id} fits; "
+                                 f"was {record.routing_reason}")
+        return self._worst(plan, plan.models)
 
     def _worst(self, plan: Plan, models: list[ModelConfig]) -> float:
         out = 0.0

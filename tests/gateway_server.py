@@ -82,13 +82,18 @@ class GatewayServer:
 
 
 class GatewayProcess:
-    """`python -m gateway serve` as a real process, for signal tests."""
+    """`python -m gateway serve` as a real process, for signal, worker and instance tests.
+
+    Its output goes to a file beside its config (a pipe nobody reads would fill and block a
+    long-lived gateway); `output()` reads it. Several may share one `workdir`.
+    """
 
     def __init__(self, tree: dict[str, Any], workdir: Path, *args: str) -> None:
         self.args = args  # more `gateway serve` options, e.g. "--workers", "2"
         self.port = free_port()
-        self.path = workdir / "gateway.yaml"
+        self.path = workdir / f"gateway-{self.port}.yaml"
         self.path.write_text(yaml.safe_dump(tree))
+        self.log = workdir / f"gateway-{self.port}.log"
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -96,24 +101,32 @@ class GatewayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def client(self, api_key: str = "test-key", **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key, **kwargs)
+
+    def http(self, api_key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
+
     def start(self) -> GatewayProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(self.path),
-             "--port", str(self.port), *self.args],
-            cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "serve", "--config", str(self.path),
+                 "--port", str(self.port), *self.args],
+                cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                raise RuntimeError(f"gateway exited: {out}")
+                raise RuntimeError(f"gateway exited: {self.output()}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.05)
-        raise RuntimeError("gateway process did not become healthy")
+        raise RuntimeError(f"gateway process did not become healthy: {self.output()}")
 
     def terminate(self, timeout: float = 30) -> int:
         assert self.proc is not None
@@ -121,10 +134,17 @@ class GatewayProcess:
         return self.proc.wait(timeout)
 
     def output(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        return self.proc.stdout.read().decode()
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM (the log flushes), SIGKILL if it does not exit in time; safe to call twice."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.terminate()
+            except subprocess.TimeoutExpired:
+                self.kill()

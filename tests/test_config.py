@@ -59,6 +59,13 @@ def test_keyless_local_provider_is_usable():
     (lambda r: r["models"][0].update(id="auto"), "reserved for routing"),
     (lambda r: r.update(budgets={"on_exceed": "panic"}), "budgets.on_exceed:"),
     (lambda r: r.update(server={"prot": 1}), "server.prot:"),
+    (lambda r: r.update(auth={"api_keys": [{"name": "a", "key": "k"}, {"name": "a", "key": "j"}]}),
+     "auth.api_keys: key names must be unique"),
+    (lambda r: r.update(auth={"api_keys": [{"name": "a", "key": "k", "role": "client"},
+                                           {"name": "b", "key": "k"}]}),
+     "auth.api_keys[1].key: the same key as auth.api_keys[0] ('a')"),
+    (lambda r: r.update(auth={"api_keys": [{"name": "a", "key": "k", "role": "owner"}]}),
+     "auth.api_keys[0].role: Input should be 'admin' or 'client'"),
 ])
 def test_errors_name_the_yaml_path(mutate, message):
     raw = minimal()

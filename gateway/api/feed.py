@@ -33,13 +33,16 @@ def key_headers(websocket: WebSocket) -> Headers:
 
 
 class Feed:
-    def __init__(self, auth: Auth, feed: RoutingFeed) -> None:
+    def __init__(self, auth: Auth, feed: RoutingFeed, role: str | None = ADMIN) -> None:
+        """`role`: the key the handshake needs (the route table's row says which)."""
         self.auth = auth
         self.feed = feed
+        self.role = role
 
     async def serve(self, websocket: WebSocket) -> None:
         try:
-            self.auth.check(key_headers(websocket), ADMIN)
+            if self.role is not None:
+                self.auth.check(key_headers(websocket), self.role)
         except GatewayError as exc:
             await _deny(websocket, exc)
             return

@@ -2,10 +2,16 @@
 
 A client key may rate only its own requests: another key's request id is answered exactly like
 an id that does not exist (404), so ids cannot be probed.
+
+An id this instance has not seen may belong to a request another instance (or worker) answered
+a moment ago, whose row its writer has not flushed yet: such an id is looked up again until
+that writer must have flushed (`lag_s`) before it is called unknown.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,18 +62,26 @@ def parse_feedback(body: Any) -> FeedbackRecord:
 
 class Feedback:
     def __init__(self, recorder: Recorder, reader: LogReader, notify: Callable[[], None],
-                 max_body_bytes: int) -> None:
+                 max_body_bytes: int, lag_s: float = 0.0) -> None:
+        """`lag_s`: how long a finished request's row may take to reach the log."""
         self.recorder = recorder
         self.reader = reader
         self.notify = notify
         self.max_body_bytes = max_body_bytes
+        self.lag_s = lag_s
 
     async def _owner(self, request_id: str) -> object:
         """The key name that made `request_id` (None: no auth), or _MISSING."""
-        if request_id in self.recorder.recent:
-            return self.recorder.recent[request_id]
-        row = await self.reader.request_owner(request_id)
-        return _MISSING if row is None else row[0]
+        deadline = time.monotonic() + self.lag_s
+        while True:
+            if request_id in self.recorder.recent:
+                return self.recorder.recent[request_id]
+            row = await self.reader.request_owner(request_id)
+            if row is not None:
+                return row[0]
+            if time.monotonic() >= deadline:
+                return _MISSING
+            await asyncio.sleep(min(0.1, self.lag_s / 4))
 
     async def post(self, request: Request, key: ApiKey | None) -> Response:
         raw = await read_body(request, self.max_body_bytes)

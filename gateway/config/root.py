@@ -132,4 +132,11 @@ def _reference_errors(config: GatewayConfig) -> list[str]:
     keys = [k.name for k in config.auth.api_keys]
     if len(set(keys)) != len(keys):
         errors.append("auth.api_keys: key names must be unique")
+    secrets: dict[str, int] = {}
+    for i, k in enumerate(config.auth.api_keys):  # one secret, two names: the first would win
+        if k.key in secrets:
+            errors.append(f"auth.api_keys[{i}].key: the same key as auth.api_keys[{secrets[k.key]}]"
+                          f" ({config.auth.api_keys[secrets[k.key]].name!r}); each key is one "
+                          "name and one role")
+        secrets.setdefault(k.key, i)
     return errors

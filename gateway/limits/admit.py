@@ -5,17 +5,23 @@
 its estimated tokens back (it never ran), but still counts as a request against `rpm`.
 `settle_soon()` is for a `finally:` of a request the client cancelled: awaiting there would be
 cancelled again, so it hands the settlement to a task the gateway awaits at shutdown.
+
+With `budgets.on_exceed: downgrade` the caller picks a cheaper plan from the spend the budget
+last saw; another instance (or worker) may have spent since. The refusal brings that view up
+to date, so `admit` asks the caller's `downgrade` once more and reserves what it then picks
+(the rate limits are not taken twice).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.config import GatewayConfig
+from gateway.errors import BudgetExceeded
 from gateway.limits.budget import Budget, Reservation
 from gateway.limits.rate import RateLimiter, RateTicket
 from gateway.state import State
@@ -56,13 +62,22 @@ class Admission:
     def __repr__(self) -> str:
         return f"<Admission {self.rate!r} {self.budget!r}>"
 
-    async def admit(self, key: str | None, *, tokens: int, usd: float | Sequence[float]
-                    ) -> Ticket:
+    async def admit(self, key: str | None, *, tokens: int, usd: float | Sequence[float],
+                    downgrade: Callable[[], float | None] | None = None) -> Ticket:
         """Take `key`'s rate limits (one request, `tokens` estimated) and reserve `usd` (a
-        sequence: parallel legs, reserved as their sum). Raises RateLimited or BudgetExceeded."""
+        sequence: parallel legs, reserved as their sum). Raises RateLimited or BudgetExceeded.
+
+        `downgrade`: after a refusal, switches the request to a plan that fits the spend seen
+        now and returns its worst case (None: nothing cheaper fits; the refusal stands)."""
         rate = await self.rate.take(key, tokens)
         try:
-            reservation = await self.budget.reserve(key, usd)
+            try:
+                reservation = await self.budget.reserve(key, usd)
+            except BudgetExceeded:
+                cheaper = downgrade() if downgrade is not None else None
+                if cheaper is None:
+                    raise
+                reservation = await self.budget.reserve(key, cheaper)
         except BaseException:
             await self.rate.correct(rate, 0)
             raise

@@ -4,8 +4,11 @@ Each operation is one Lua script (`redis_scripts.py`): one round trip, atomic on
 The `redis` package is imported only when this backend is built, i.e. when `state.url` is set.
 Timeouts are short and there is a single retry (a pooled connection a restarted Redis closed):
 an unreachable Redis must cost a request milliseconds, not seconds, before `ResilientState`
-moves to in-process state. Keys share the hash tag `{gw}`, so the scripts' keys sit in one slot
-and a Redis Cluster accepts them too.
+moves to in-process state. The connection pool waits for a free connection instead of failing:
+redis-py's default pool raises "Too many connections" past 100 commands in flight, which a busy
+gateway reaches and which must not read as "Redis is down" (per-process limits from then on).
+Keys share the hash tag `{gw}`, so the scripts' keys sit in one slot and a Redis Cluster
+accepts them too.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ class RedisState:
     kind = "redis"
     shared = True
 
-    def __init__(self, url: str, *, timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 0.5, connections: int = 128) -> None:
+        """`connections`: the most this process opens; more commands in flight wait for one
+        (a connection is busy for at most `timeout_s` and one retry, so waits are bounded)."""
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
@@ -59,10 +64,12 @@ class RedisState:
 
         self.url = url
         self._errors = (RedisError, OSError)
-        self.client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=connections, timeout=10 * timeout_s,
+            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 1), decode_responses=True,
         )
+        self.client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         self._scripts = {name: self.client.register_script(PRELUDE + body)
                          for name, body in SCRIPTS.items()}
 

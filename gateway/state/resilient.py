@@ -8,15 +8,17 @@ made (spend), the holds still in flight, and the newest record it published per 
 Redis answers again it replays them, then switches back:
 
 - a counter Redis no longer has (restarted without persistence) is first seeded with the
-  spend this process knew, which already contains the settlements made while away, so those
-  are not added twice;
-- every other counter gets each settlement added once;
+  spend this process knew when Redis went away (the first instance back seeds it; the others'
+  seeds are no-ops);
+- then every settlement made while away is added once, to every counter;
 - holds still in flight are pushed (forced: they were admitted already), so their settlement
   releases them there.
 
 While away, limits and budgets are per process: N instances cut off from Redis may each spend
 what the mirror said was left. A call that timed out may have reached Redis; replaying it then
-counts its spend twice, which errs on the side of not overspending.
+counts its spend twice, which errs on the side of not overspending. A Redis that comes back
+empty has lost what other instances spent before the outage and this one never saw (their
+settlements made while away are still added): run Redis with persistence (compose.yaml does).
 """
 
 from __future__ import annotations
@@ -121,25 +123,17 @@ class ResilientState:
         """Tell Redis what happened while it was away; returns with nothing left to tell."""
         known = self.local.known_counters()
         keys = list(known)
-        lost: set[str] = set()
         if keys:
             present = await self.remote.exists(keys)
-            lost = {k for k, p in zip(keys, present, strict=True) if not p}
-        # The seed holds every settlement journaled so far; later ones are replayed in full.
-        covered = len(self._journal) if lost else 0
-        if lost:
-            names = sorted(lost)
-            now = self.local.peek(names)  # no await between the count above and this read
-            await self.remote.seed([Charge(k, c.spent, None, int(known[k]) + 1)
-                                    for k, c in zip(names, now, strict=True)])
+            lost = sorted(k for k, p in zip(keys, present, strict=True) if not p)
+            if lost:
+                await self.remote.seed([Charge(k, spent, None, int(known[k]) + 1)
+                                        for k, spent in self._before_outage(lost).items()])
         while self.pending:  # requests keep arriving meanwhile; they land in the same queues
             while self._journal:
                 hold, charges = self._journal[0]
-                todo = [c for c in charges if covered <= 0 or c.key not in lost]
-                if todo:
-                    await self.remote.settle(hold, todo)
+                await self.remote.settle(hold, charges)
                 self._journal.popleft()
-                covered -= 1
                 self.replayed += 1
             for hold, lease in list(self._local_holds.items()):
                 charges = [Charge(k, a, None, int(known.get(k, lease)) + 1)
@@ -155,6 +149,22 @@ class ResilientState:
                 if self._published.get((table, name)) == (value, at, ttl):
                     del self._published[(table, name)]
                 self.replayed += 1
+
+    def _before_outage(self, keys: list[str]) -> dict[str, int]:
+        """What each counter had spent when Redis went away, as far as this process knows: its
+        spend now less the settlements journaled since (no await: one consistent reading).
+
+        A Redis that lost a counter is seeded with that, and the journal is then replayed in
+        full. Seeding sets only a counter that does not exist, so when several instances come
+        back at once the first seed wins and every instance's settlements are still added once.
+        """
+        away: dict[str, int] = dict.fromkeys(keys, 0)
+        for _, charges in self._journal:
+            for c in charges:
+                if c.key in away:
+                    away[c.key] += c.amount
+        now = self.local.peek(keys)
+        return {k: max(c.spent - away[k], 0) for k, c in zip(keys, now, strict=True)}
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -9,12 +9,19 @@ if a worker dies), running the same algorithms as the in-process backend (`logic
 Durability is not needed (budgets are read back from the log at start), so the file runs with
 `synchronous=OFF`; a call costs tens of microseconds, run on one thread per process so a
 waiting lock never blocks the event loop.
+
+Workers queue for the write lock on an `flock` of a file beside the state file (`.lock`), not
+in SQLite's busy handler: that handler sleeps 1, 2, 5 ... 100 ms between tries however soon the
+lock is free, which under load left workers asleep (two workers then served fewer requests than
+one), while a process waiting on `flock` is woken the moment the lock is released.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -143,6 +150,7 @@ class SqliteState:
         # and a call waiting for another worker's write lock waits there, not on the loop.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="gateway-state")
         self._db: sqlite3.Connection | None = None
+        self._lock: int | None = None  # the descriptor of the lock file, on the state's thread
         self._last_sweep = 0.0
 
     def __repr__(self) -> str:
@@ -151,6 +159,9 @@ class SqliteState:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._lock is None:
+                self._lock = os.open(self.path.with_name(self.path.name + ".lock"),
+                                     os.O_RDWR | os.O_CREAT, 0o644)
             db = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None)
             # Switching to WAL and creating the tables can meet another process doing the same:
             # SQLite then answers "locked" at once, without its busy wait, so wait here.
@@ -171,19 +182,24 @@ class SqliteState:
 
     def _atomic(self, step: Callable[[_Tx], T]) -> T:
         db = self._connect()
-        db.execute("BEGIN IMMEDIATE")  # the write lock first: no read-modify-write race
+        assert self._lock is not None
+        fcntl.flock(self._lock, fcntl.LOCK_EX)  # the workers' queue (see the docstring)
         try:
-            tx = _Tx(db, self._clock())
-            out = step(tx)
-            if tx.now - self._last_sweep > SWEEP_EVERY_S:
-                tx.sweep()
-                self._last_sweep = tx.now
-            db.execute("COMMIT")
-            return out
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+            db.execute("BEGIN IMMEDIATE")  # the write lock first: no read-modify-write race
+            try:
+                tx = _Tx(db, self._clock())
+                out = step(tx)
+                if tx.now - self._last_sweep > SWEEP_EVERY_S:
+                    tx.sweep()
+                    self._last_sweep = tx.now
+                db.execute("COMMIT")
+                return out
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
 
     async def _run(self, step: Callable[[_Tx], T]) -> T:
         try:
@@ -235,6 +251,9 @@ class SqliteState:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
 
         await asyncio.get_running_loop().run_in_executor(self._pool, close)
         self._pool.shutdown(wait=False)

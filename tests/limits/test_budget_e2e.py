@@ -62,3 +62,22 @@ def test_per_key_budget_only_limits_that_key(make_gateway, fake_openai: FakeOpen
                                                                  messages=MESSAGES)
     assert server.client(api_key="k-big").chat.completions.create(
         model="pricey", messages=MESSAGES).model == "pricey"
+
+
+def test_downgrade_on_an_instance_that_has_not_seen_the_spend_yet(tmp_path, fake_openai,
+                                                                   redis_server):
+    """Spend made through another instance is news to this one: its refusal brings the
+    counters up to date, and the downgrade is then chosen on them, not answered with a 429."""
+    tree = config_dict(tmp_path / "gateway.db",
+                       {"fake": {"kind": "openai", "base_url": fake_openai.url, "api_key": "k"}},
+                       models(), budgets={"daily_usd": 0.0015, "on_exceed": "downgrade"},
+                       state={"url": redis_server.url})
+    with GatewayServer(tree) as a, GatewayServer(tree) as b:
+        first = a.client().chat.completions.create(model="pricey", messages=MESSAGES,
+                                                   max_tokens=1)  # $0.0013 of the $0.0015
+        assert first.model == "pricey"
+        report = httpx.get(b.url + "/admin/budget").json()["scopes"]["global"]
+        assert report["daily_spent_usd"] == pytest.approx(0.0013)
+        second = b.client().chat.completions.create(model="pricey", messages=MESSAGES,
+                                                    max_tokens=1)
+        assert second.model == "thrifty"

@@ -120,3 +120,46 @@ def test_settlements_made_while_catching_up_are_not_lost(redis_server: RedisServ
         await state.aclose()
 
     run(main)
+
+
+def test_two_instances_catching_up_with_an_emptied_redis_at_once_both_count() -> None:
+    """Both find the counter gone and both seed it (the first seed wins); each then adds the
+    settlements it made while away, so neither instance's spend from the outage is lost."""
+    server = RedisServer().start()
+
+    async def main() -> None:
+        a, b = (ResilientState(RedisState(server.url), retry_s=0.05) for _ in range(2))
+        for state in (a, b):
+            await state.start()
+        await a.settle("a0", [usd(10, limit=None)])
+        await b.settle("b0", [usd(20, limit=None)])  # b has seen 30 in Redis, a only 10
+        server.stop()
+        # in one step of the loop: both go away together, so both come back together
+        await asyncio.gather(a.settle("a1", [usd(1, limit=None)]),
+                             b.settle("b1", [usd(2, limit=None)]))
+        server.start()
+        await until(lambda: a.connected and b.connected)
+        (total,) = await in_redis(server.url, [DAY])
+        assert total in (Counter(10 + 3, 0), Counter(30 + 3, 0))  # whichever seeded first
+        for state in (a, b):
+            await state.aclose()
+
+    try:
+        run(main)
+    finally:
+        server.close()
+
+
+def test_hundreds_of_commands_in_flight_wait_for_a_connection(redis_server: RedisServer) -> None:
+    """A busy gateway has more state calls in flight than its pool has connections: they
+    queue for one; Redis is not taken for down (which would make every limit per process)."""
+
+    async def main() -> None:
+        state = ResilientState(RedisState(redis_server.url, connections=8), retry_s=0.05)
+        await state.start()
+        taken = await asyncio.gather(*(state.take([Rate("k", 1, 10_000, 60)])
+                                       for _ in range(300)))
+        assert all(t.ok for t in taken) and state.connected
+        await state.aclose()
+
+    run(main)

@@ -4,8 +4,12 @@ on SQLite and on a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +25,9 @@ from gateway.usage.migrate import MIGRATIONS, current, head, new_revision, upgra
 from gateway.usage.reports import LogReader
 from gateway.usage.schema import make_engine, metadata, requests
 from gateway.usage.store import SqlSink
+from tests.conftest import openai_models
+from tests.fakes.openai_server import FakeOpenAI
+from tests.gateway_server import ROOT, GatewayProcess, config_dict
 
 # What the gateway created right before migrations (metadata.create_all), frozen here.
 BEFORE_MIGRATIONS = {
@@ -224,3 +231,32 @@ def test_a_new_revision_is_one_command_and_applies(tmp_path: Path) -> None:
         await engine.dispose()
 
     run(main)
+
+
+def test_gateway_serve_upgrades_a_log_from_before_migrations(tmp_path: Path,
+                                                             fake_openai: FakeOpenAI) -> None:
+    """The upgrade as a user meets it: a new gateway started on an old log keeps its rows, logs
+    new ones beside them, and `gateway costs` reads both."""
+    db = tmp_path / "gateway.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    run(lambda: execute(url, BEFORE_MIGRATIONS["sqlite"] + ";" + OLD_ROWS))
+    tree = config_dict(db, {"fake": {"kind": "openai", "base_url": fake_openai.url,
+                                     "api_key": "k"}}, openai_models())
+    proc = GatewayProcess(tree, tmp_path).start()
+    try:
+        reply = proc.client().chat.completions.with_raw_response.create(
+            model="gpt-fake", messages=[{"role": "user", "content": "hi"}])
+        assert proc.terminate() in (0, -signal.SIGTERM)
+    finally:
+        proc.kill()
+    assert "request log schema upgraded from none to " + head() in proc.output()
+    revision, drift, rows = asyncio.run(inspect_log(url))
+    assert revision == head() and drift == []
+    assert [r[0] for r in rows] == sorted(["old-1", "old-2", reply.headers["x-request-id"]])
+    costs = subprocess.run([sys.executable, "-m", "gateway", "costs", "--since", "2020-01-01",
+                            "--json", "--config", str(proc.path)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert costs.returncode == 0, costs.stderr
+    total = json.loads(costs.stdout)["total"]
+    assert (total["requests"], total["errors"]) == (3, 1)
+    assert total["cost_usd"] == pytest.approx(0.25 + 0.0001)
