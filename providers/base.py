@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from gateway.config import ModelConfig, ProviderConfig, Timeouts
+from gateway.config import ModelConfig, Timeouts
 from gateway.errors import (
     ContextLengthExceeded,
     ProviderError,
@@ -147,7 +147,3 @@ class NativeMessages(Protocol):
     def stream_native(
         self, call: UpstreamCall, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[bytes | Usage]: ...
-
-
-class ProviderFactory(Protocol):
-    def __call__(self, config: ProviderConfig) -> Provider: ...

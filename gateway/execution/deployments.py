@@ -55,7 +55,6 @@ class _Load:
     ewma_ms: float
     updated: float = 0.0  # clock time of the last sample
     inflight: int = 0
-    down: bool = False
     calls: int = 0
     failures: int = 0
 
@@ -115,7 +114,7 @@ class DeploymentPicker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`is_up` says whether a deployment may be called now (its circuit breaker); it is
-        asked on top of `mark_down`. `rng` and `clock` make draws and ageing reproducible."""
+        the only word on it. `rng` and `clock` make draws and ageing reproducible."""
         self._rng = rng or random.Random()
         self._clock = clock
         self._is_up = is_up
@@ -131,7 +130,6 @@ class DeploymentPicker:
 
     def __repr__(self) -> str:
         busy = {t.name: f"{s.inflight} in flight, {self._latency(s):.0f} ms"
-                + (", down" if s.down else "")
                 for t, s in self._index.items()}
         return f"<DeploymentPicker {busy}>"
 
@@ -141,7 +139,7 @@ class DeploymentPicker:
     # -- choosing -------------------------------------------------------------------------------
 
     def _up(self, t: Target) -> bool:
-        return not self._index[t].down and (self._is_up is None or self._is_up(t))
+        return self._is_up is None or self._is_up(t)
 
     def order(self, model_id: str, user: str | None = None) -> list[Target]:
         """The model's deployments that are up, the one to try first leading; empty when every
@@ -213,11 +211,6 @@ class DeploymentPicker:
         s.ewma_ms = min(current + EWMA_ALPHA * (sample - current), MAX_EWMA_MS)
         s.updated = self._clock()
 
-    def mark_down(self, target: Target) -> None:
-        self._index[target].down = True
-
-    def mark_up(self, target: Target) -> None:
-        self._index[target].down = False
 
     def snapshot(self) -> Mapping[str, Mapping[str, object]]:
         """Per deployment: in flight, latency EWMA, calls, failures, up (for /health)."""

@@ -18,14 +18,13 @@ from pydantic import ValidationError
 
 from gateway.config import ParallelConfig
 from gateway.errors import InvalidRequest
-from gateway.execution.judge import JUDGE_MAX_TOKENS, SYSTEM
-from gateway.routing import Catalog, Classification, NoRouteAvailable
+from gateway.execution.judge import SYSTEM
+from gateway.routing import Catalog, NoRouteAvailable
 from gateway.routing.score import Candidate
 from gateway.routing.tokens import estimate_text
 
 # The judge reads the request and every leg's answer, plus its instructions and the fences.
 JUDGE_FRAME_TOKENS = estimate_text(SYSTEM) + 80
-PER_CANDIDATE_TOKENS = 12
 
 
 def parallel_options(raw: Any, defaults: ParallelConfig) -> ParallelConfig:
@@ -135,17 +134,3 @@ def choose_legs(
         raise NoRouteAvailable(f"No model can run as a parallel leg: {listed}", status=status,
                                param=None if status == 503 else "routing.parallel.models")
     return LegPlan(tuple(legs), judge, tuple(skipped))
-
-
-def worst_case_cost(plan: LegPlan, c: Classification, catalog: Catalog) -> float:
-    """Every leg billed (each at the router's estimate) plus the judge reading them all: what
-    the budget reserves before anything is sent."""
-    total = sum(leg.cost_usd for leg in plan.legs)
-    if plan.judge is not None:
-        entry = catalog.get(plan.judge)
-        assert entry is not None  # choose_legs resolved it
-        n = len(plan.legs)
-        judge_in = (c.prompt_tokens + n * (c.expected_output_tokens + PER_CANDIDATE_TOKENS)
-                    + JUDGE_FRAME_TOKENS)
-        total += entry.cost_usd(judge_in, JUDGE_MAX_TOKENS)
-    return total

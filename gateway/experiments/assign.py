@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gateway.config import ExperimentConfig, GatewayConfig
@@ -74,17 +74,21 @@ class Assigner:
     and assigns a sticky arm. Build once per config with `from_config`."""
 
     def __init__(
-        self, experiments: Iterable[ExperimentConfig], names: Mapping[str, str] | None = None
+        self, experiments: Iterable[ExperimentConfig],
+        model_id: Callable[[str], str] = lambda name: name
     ) -> None:
-        """`names` maps every model name (id or alias) to its id, so that a rule and a
+        """`model_id` maps a model name (id or alias) to its id, so that a rule and a
         request naming the same model differently still match."""
-        self._names = dict(names or {})
+        self._id = model_id
         self._experiments = tuple(self._compile(e) for e in experiments if e.enabled)
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> Assigner:
-        names = {n: m.id for m in config.models for n in (m.id, *m.aliases)}
-        return cls(config.experiments, names)
+        def model_id(name: str) -> str:  # the config resolves names, nothing else does
+            model = config.model(name)
+            return name if model is None else model.id
+
+        return cls(config.experiments, model_id)
 
     def __bool__(self) -> bool:
         return bool(self._experiments)
@@ -95,7 +99,7 @@ class Assigner:
     def _compile(self, e: ExperimentConfig) -> _Compiled:
         model = None
         if e.match.model is not None:
-            model = frozenset({e.match.model, self._names.get(e.match.model, e.match.model)})
+            model = frozenset({e.match.model, self._id(e.match.model)})
         return _Compiled(
             name=e.name,
             model=model,
@@ -127,7 +131,7 @@ class Assigner:
         requests are split per request rather than all sent to one arm."""
         if not self._experiments:
             return None
-        names = (model, self._names.get(model, model), f"auto:{profile}" if profile else None)
+        names = (model, self._id(model), f"auto:{profile}" if profile else None)
         for e in self._experiments:
             if e.model is not None and not any(n in e.model for n in names if n):
                 continue

@@ -19,6 +19,12 @@ from gateway.config import TASKS, GatewayConfig, ModelConfig
 UNKNOWN_PRICE = (10.0, 30.0)  # USD per million input / output tokens
 
 
+def tokens_usd(prompt_tokens: int, output_tokens: int, input_usd_per_mtok: float,
+               output_usd_per_mtok: float) -> float:
+    """Tokens priced in USD per million: the one formula every cost estimate uses."""
+    return (prompt_tokens * input_usd_per_mtok + output_tokens * output_usd_per_mtok) / 1e6
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One model as routing sees it."""
@@ -41,9 +47,8 @@ class Entry:
         """THE estimate of what a request costs on this model, before it is sent: routing,
         the budget check and `gateway eval` all price a request with it (token counts from
         `Classification.prompt_tokens` / `expected_output_tokens`)."""
-        return (
-            prompt_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok
-        ) / 1e6
+        return tokens_usd(prompt_tokens, output_tokens, self.input_usd_per_mtok,
+                          self.output_usd_per_mtok)
 
 
 def _entry(model: ModelConfig, prices: Mapping[str, tuple[float, float]]) -> Entry:

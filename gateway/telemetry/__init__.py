@@ -3,7 +3,8 @@
 `feed.RoutingFeed` (the `/ws/routing` live feed) is always built: it costs nothing without a
 subscriber. `tracing.Tracing` (OpenTelemetry spans over OTLP/HTTP) is built only when
 `telemetry.otlp_endpoint` is set, and only then is the OpenTelemetry SDK imported. Both are
-request observers (`gateway.usage.events.RequestObserver`). Prometheus metrics live in
+request observers (the record step calls their `on_finished(record)`, see
+`gateway/usage/recorder.py`). Prometheus metrics live in
 `metrics.py`.
 """
 

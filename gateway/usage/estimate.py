@@ -2,8 +2,9 @@
 when the upstream did not say.
 
 Before the call, tokens come from the router's classification of the request (its prompt
-estimate, which errs high, and the answer length typical of its task) and prices from the
-routing catalog; routing, budgets and `gateway eval` all price a request through here. After
+estimate, which errs high, and the answer length typical of its task), priced by the one
+formula routing, budgets and `gateway eval` share (`routing.catalog.tokens_usd`); budgets
+reserve the worst case (every output token the request allows). After
 the call, an upstream that reported no usage (a stream cut mid-answer, a llama.cpp server that
 sends no usage chunk) is counted from what was delivered, and the row says it was estimated.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from gateway.routing.catalog import tokens_usd
 from gateway.routing.tokens import estimate_text
 from providers.base import Usage
 
@@ -40,19 +42,13 @@ class Estimate:
         return cls(prompt_tokens, expected_output, cap if isinstance(cap, int) else None,
                    n if isinstance(n, int) else 1)
 
-    def expected_usd(self, input_per_mtok: float, output_per_mtok: float) -> float:
-        out = self.expected_output_tokens
-        if self.max_output_tokens is not None:
-            out = min(out, self.max_output_tokens)
-        return (self.prompt_tokens * input_per_mtok + out * self.n * output_per_mtok) / 1e6
-
     def worst_usd(self, input_per_mtok: float, output_per_mtok: float, *,
                   model_max_output: int | None, context_window: int) -> float:
         """The most this request can cost: the whole prompt, and every output token allowed."""
         out = self.max_output_tokens or model_max_output
         if out is None:
             out = min(max(context_window - self.prompt_tokens, 1), UNBOUNDED_OUTPUT_CAP)
-        return (self.prompt_tokens * input_per_mtok + out * self.n * output_per_mtok) / 1e6
+        return tokens_usd(self.prompt_tokens, out * self.n, input_per_mtok, output_per_mtok)
 
 
 def delivered_text(frames: Iterable[bytes]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.errors import AttemptInfo
 
@@ -59,17 +59,6 @@ class RequestRecord:
                      "consensus"):
             out.pop(name)
         return out
-
-
-class RequestObserver(Protocol):
-    """Told of every finished request, after its row is queued (the live feed, traces).
-
-    `on_finished` runs on the request path: it must be O(1), never block and never raise; an
-    observer with real work to do queues the record and does it elsewhere. The record is not
-    changed after this call.
-    """
-
-    def on_finished(self, record: RequestRecord) -> None: ...
 
 
 @dataclass(frozen=True)

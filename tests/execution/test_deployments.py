@@ -117,16 +117,16 @@ def test_a_deployment_that_fails_fast_does_not_attract_traffic() -> None:
 
 
 def test_a_dead_deployment_is_skipped_and_comes_back() -> None:
-    p = picker(qwen())
+    down: set[str] = set()  # what the breakers say, through `is_up`
+    p = picker(qwen(), is_up=lambda t: t.name not in down)
     a, b, c = p.targets("qwen")
-    p.mark_down(b)
+    down.add(b.name)
     orders = [p.order("qwen") for _ in range(300)]
     assert all(b not in o and len(o) == 2 for o in orders)
     assert {o[0] for o in orders} == {a, c}
-    p.mark_up(b)
+    down.clear()
     assert any(p.order("qwen")[0] == b for _ in range(300))
-    for t in (a, b, c):
-        p.mark_down(t)
+    down.update(t.name for t in (a, b, c))
     assert p.order("qwen") == []  # the executor moves on to the model's fallbacks
 
 
@@ -172,10 +172,11 @@ def test_the_ring_is_sticky_and_balanced() -> None:
 
 
 def test_a_failed_deployment_moves_only_its_own_users() -> None:
-    p = picker(qwen("consistent_hash", boxes="abcd"))
+    down: set[str] = set()
+    p = picker(qwen("consistent_hash", boxes="abcd"), is_up=lambda t: t.name not in down)
     before = first_choices(p)
     dead = p.targets("qwen")[1]
-    p.mark_down(dead)
+    down.add(dead.name)
     after = first_choices(p)
     moved = {u for u in USERS if before[u] != after[u]}
     theirs = {u for u in USERS if before[u] == dead.provider}
@@ -183,7 +184,7 @@ def test_a_failed_deployment_moves_only_its_own_users() -> None:
     assert len(moved) / len(USERS) == pytest.approx(0.25, abs=0.05)
     assert Counter(after[u] for u in moved).keys() <= {"box-a", "box-c", "box-d"}
     assert len(set(after[u] for u in moved)) == 3  # spread over the others, not piled on one
-    p.mark_up(dead)
+    down.clear()
     assert first_choices(p) == before  # back home when it recovers
 
 
