@@ -46,14 +46,18 @@ class UpstreamCall:
     stream: bool = False
     include_usage: bool = False  # did the *client* ask for the usage chunk
     raw: bytes | None = None  # the client's body bytes, when forwarding them verbatim is possible
+    # A stream nobody relays as it comes (it is assembled into one answer): once its first
+    # event is in, the rest may be read in one go.
+    collect: bool = False
 
     def to(self, model: ModelConfig, timeouts: Timeouts) -> UpstreamCall:
         """The same call to another model (dataclasses.replace costs ~5 us: this is per call)."""
-        return UpstreamCall(self.body, model, timeouts, self.stream, self.include_usage, self.raw)
+        return UpstreamCall(self.body, model, timeouts, self.stream, self.include_usage, self.raw,
+                            self.collect)
 
-    def streamed(self) -> UpstreamCall:
+    def streamed(self, *, collect: bool = False) -> UpstreamCall:
         return UpstreamCall(self.body, self.model, self.timeouts, True, self.include_usage,
-                            self.raw)
+                            self.raw, collect)
 
 
 @dataclass

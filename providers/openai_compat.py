@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from gateway.config import ProviderConfig
-from gateway.errors import UpstreamConnectionError, UpstreamHTTPError
+from gateway.errors import ProviderError, UpstreamConnectionError, UpstreamHTTPError
+from gateway.usage.estimate import chunk_text
 from providers.base import Completion, UpstreamCall, Usage
 from providers.http import HttpTransport
 
@@ -125,6 +126,45 @@ class OpenAICompatProvider:
             # Closed without a finish_reason: the answer was cut, whatever the transport said.
             raise UpstreamConnectionError(f"{self.name}: the stream ended before the answer did")
         yield usage or Usage(raw={})
+
+
+    async def collect(self, call: UpstreamCall) -> tuple[list[dict[str, Any]], Usage]:
+        """A streamed answer nobody relays as it comes (the executor assembles it into one):
+        its chunks, each parsed once, and its usage. The same limits bound it as a stream (the
+        transport reads the rest in one go once the first event is in)."""
+        chunks: list[dict[str, Any]] = []
+        usage: Usage | None = None
+        finished = False
+        try:
+            async for event in self.http.sse(
+                "/chat/completions", upstream_body(call), self._headers, call.timeouts, bulk=True
+            ):
+                if not event.startswith(b"data:"):
+                    continue
+                if event.startswith(_DONE) or event.startswith(b"data:[DONE]"):
+                    break
+                try:
+                    chunk = orjson.loads(event[5:])
+                except orjson.JSONDecodeError:
+                    self.dropped_frames += 1
+                    continue
+                if not isinstance(chunk, dict):
+                    self.dropped_frames += 1
+                    continue
+                if "error" in chunk:
+                    raise _stream_error(self.name, chunk.get("error"), event)
+                if chunk.get("usage"):
+                    usage = Usage.from_openai(chunk["usage"])
+                finished = finished or any(
+                    c.get("finish_reason") for c in chunk.get("choices") or ())
+                chunks.append(chunk)
+            if not finished:
+                raise UpstreamConnectionError(
+                    f"{self.name}: the stream ended before the answer did")
+        except ProviderError as exc:
+            exc.delivered = chunk_text(chunks)  # billed though cut: the attempt row counts it
+            raise
+        return chunks, usage or Usage(raw={})
 
 
 def _stream_error(name: str, err: Any, event: bytes) -> UpstreamHTTPError:

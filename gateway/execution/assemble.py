@@ -30,10 +30,14 @@ class Assembled:
         return f"<Assembled {self.inner!r}>"
 
     async def complete(self, call: UpstreamCall) -> Completion:
+        collect = getattr(self.inner, "collect", None)
+        if collect is not None:  # the adapter parses each chunk once and reads in one go
+            chunks, usage = await collect(call.streamed(collect=True))
+            return Completion(assemble_chunks(chunks, usage, call.model.id), usage)
         frames: list[bytes] = []
-        usage: Usage | None = None
+        usage = None
         try:
-            async with closing(self.inner.stream(call.streamed())) as items:
+            async with closing(self.inner.stream(call.streamed(collect=True))) as items:
                 async for item in items:
                     if isinstance(item, Usage):
                         usage = item
@@ -52,13 +56,20 @@ class Assembled:
 
 def assemble(frames: list[bytes], usage: Usage, model_id: str) -> bytes:
     """OpenAI chunk frames (``data: {...}``) -> the chat.completion body they add up to."""
-    head: dict[str, Any] = {}
-    choices: dict[int, _Choice] = {}
+    chunks = []
     for frame in frames:
         try:
-            chunk = orjson.loads(frame[5:])
+            chunks.append(orjson.loads(frame[5:]))
         except orjson.JSONDecodeError:
             continue  # providers drop malformed frames; a stray one must not fail the answer
+    return assemble_chunks(chunks, usage, model_id)
+
+
+def assemble_chunks(chunks: list[dict[str, Any]], usage: Usage, model_id: str) -> bytes:
+    """Parsed OpenAI chunks -> the chat.completion body they add up to."""
+    head: dict[str, Any] = {}
+    choices: dict[int, _Choice] = {}
+    for chunk in chunks:
         if not head:
             head = chunk
         for c in chunk.get("choices") or ():

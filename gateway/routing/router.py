@@ -18,6 +18,7 @@ import numpy as np
 from gateway.config import GatewayConfig, ProfileWeights
 from gateway.errors import InvalidRequest
 from gateway.routing.allocate import (
+    FREE_USD,
     Reference,
     SegmentMix,
     Solution,
@@ -170,15 +171,24 @@ class Router:
         """Candidates ranked at the plan's rate, or at the next rate when this prompt is a
         marginal one that takes the fractional upgrade."""
         sol = plan.solution
-        ranked, scores = score_candidates(self.catalog.entries, c, plan.weights, opts, down, est, sol.mu)
+        entries = self.catalog.entries
+        ranked, scores = score_candidates(entries, c, plan.weights, opts, down, est, sol.mu)
         if sol.theta <= 0 or sol.mu_next == sol.mu:
             return ranked, scores
-        upper, upper_scores = score_candidates(
-            self.catalog.entries, c, plan.weights, opts, down, est, sol.mu_next
-        )
+        # Scores are linear in the rate: the next rate's are this one's minus the extra cost
+        # term, so the full ranking is redone only for a prompt that takes the upgrade.
+        cost = {r.id: r.cost_usd for r in ranked}
+        extra = sol.mu_next - sol.mu
+        upper_scores = [s - extra * max(cost[e.id], FREE_USD)
+                        for s, e in zip(scores, entries, strict=True)]
+        live = {r.id for r in ranked if r.excluded is None}
         first = next((r.id for r in ranked if r.excluded is None), None)
-        if upper[0].id != first and self._takes_upgrade(plan, segment, c, scores, upper_scores):
-            return upper, upper_scores
+        best = max((i for i, e in enumerate(entries) if e.id in live),
+                   key=upper_scores.__getitem__, default=None)
+        if best is None or entries[best].id == first:
+            return ranked, scores
+        if self._takes_upgrade(plan, segment, c, scores, upper_scores):
+            return score_candidates(entries, c, plan.weights, opts, down, est, sol.mu_next)
         return ranked, scores
 
     def _takes_upgrade(

@@ -53,12 +53,19 @@ class Estimate:
 
 def delivered_text(frames: Iterable[bytes]) -> str:
     """The text (content, refusals, tool arguments) that OpenAI chunk frames carried."""
-    parts: list[str] = []
+    chunks = []
     for frame in frames:
         try:
-            chunk = orjson.loads(frame[5:])
+            chunks.append(orjson.loads(frame[5:]))
         except orjson.JSONDecodeError:
             continue
+    return chunk_text(chunks)
+
+
+def chunk_text(chunks: Iterable[Any]) -> str:
+    """The text (content, refusals, tool arguments) that parsed OpenAI chunks carried."""
+    parts: list[str] = []
+    for chunk in chunks:
         for choice in chunk.get("choices") or () if isinstance(chunk, dict) else ():
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if not isinstance(delta, dict):
