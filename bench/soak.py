@@ -44,7 +44,7 @@ reliability:
   retries: 2
   backoff: {{initial_s: 0.05, max_s: 0.5}}
   circuit_breaker: {{failure_threshold: 5, cooldown_s: 2}}
-  timeouts: {{connect_s: 1, first_token_s: 1, total_s: 5}}
+  timeouts: {{connect_s: 1, first_token_s: 1, idle_s: 1, total_s: 5}}
 """
 
 

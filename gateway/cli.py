@@ -291,6 +291,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gateway.evaluate import MissingExtra, render_eval, run_eval
 
     config = load_config(args.config) if args.config else None
+    if args.consensus_bound:
+        from gateway.evaluate.consensus_bound import consensus_bound, render_bound
+
+        bound = consensus_bound(args.data, train=args.train, models=args.models, config=config,
+                                **({"split_seed": args.split_seed} if args.split_seed else {}))
+        print(json.dumps(bound, indent=2) if args.json else render_bound(bound))
+        return 0
     try:
         seed = {"split_seed": args.split_seed} if args.split_seed else {}
         result = run_eval(data=args.data, train=args.train, models=args.models, config=config,
@@ -366,6 +373,8 @@ def parser() -> argparse.ArgumentParser:
                    "routing.learn.state_path names is what `serve` loads at start)")
     c.add_argument("--split-seed", help="another deterministic 50/50 split (when no --train "
                    "is given), to see how much the figures vary")
+    c.add_argument("--consensus-bound", action="store_true", help="instead: the most three "
+                   "parallel legs could buy with a perfect judge (an upper bound)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_eval)
     return p
