@@ -99,20 +99,11 @@ class OpenAICompatProvider:
         async for event in self.http.sse(
             "/chat/completions", upstream_body(call), self._headers, call.timeouts
         ):
-            if not event.startswith(b"data:"):
-                continue  # comments (": ping") and `event:` lines carry nothing for the client
             if event.startswith(_DONE) or event.startswith(b"data:[DONE]"):
                 break
-            try:  # every frame relayed must be one the client's SDK can parse
-                chunk = orjson.loads(event[5:])
-            except orjson.JSONDecodeError:
-                self.dropped_frames += 1
+            chunk = self._chunk(event)
+            if chunk is None:
                 continue
-            if not isinstance(chunk, dict):
-                self.dropped_frames += 1
-                continue
-            if "error" in chunk:
-                raise _stream_error(self.name, chunk.get("error"), event)
             frame = _MODEL_FIELD.sub(model_field, event, count=1) + b"\n\n"
             if chunk.get("usage"):
                 if not chunk.get("choices"):
@@ -139,20 +130,11 @@ class OpenAICompatProvider:
             async for event in self.http.sse(
                 "/chat/completions", upstream_body(call), self._headers, call.timeouts, bulk=True
             ):
-                if not event.startswith(b"data:"):
-                    continue
                 if event.startswith(_DONE) or event.startswith(b"data:[DONE]"):
                     break
-                try:
-                    chunk = orjson.loads(event[5:])
-                except orjson.JSONDecodeError:
-                    self.dropped_frames += 1
+                chunk = self._chunk(event)
+                if chunk is None:
                     continue
-                if not isinstance(chunk, dict):
-                    self.dropped_frames += 1
-                    continue
-                if "error" in chunk:
-                    raise _stream_error(self.name, chunk.get("error"), event)
                 if chunk.get("usage"):
                     usage = Usage.from_openai(chunk["usage"])
                 finished = finished or any(
@@ -165,6 +147,23 @@ class OpenAICompatProvider:
             exc.delivered = chunk_text(chunks)  # billed though cut: the attempt row counts it
             raise
         return chunks, usage or Usage(raw={})
+
+    def _chunk(self, event: bytes) -> dict[str, Any] | None:
+        """One SSE event's JSON chunk, or None for an event that carries nothing for the client:
+        comments (": ping") and `event:` lines, and frames its SDK could not parse (counted and
+        dropped). An error frame raises."""
+        if not event.startswith(b"data:"):
+            return None
+        try:
+            chunk = orjson.loads(event[5:])
+        except orjson.JSONDecodeError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            self.dropped_frames += 1
+            return None
+        if "error" in chunk:
+            raise _stream_error(self.name, chunk.get("error"), event)
+        return chunk
 
 
 def _stream_error(name: str, err: Any, event: bytes) -> UpstreamHTTPError:
