@@ -14,13 +14,15 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, runtime_checkable
 
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.api.auth import Auth
+from gateway.api.respond import gateway_headers
 from gateway.config import ApiKey, ModelConfig
 from gateway.doors import http
 from gateway.doors.base import Door, DoorRequest
@@ -107,22 +109,49 @@ class Pipeline:
             if hooks is not None:
                 await hooks.finished(req, key, body)
             return response
-        except GatewayError as exc:
-            self._failed(record, exc)
-            return http.failure(door, exc, record)
-        except ClientDisconnect:
-            self._failed(record, InvalidRequest("client disconnected before sending the body"), 499)
-            return Response(status_code=499)
-        except Exception as exc:  # a bug of ours: still a row, still an error in the door's shape
-            log.exception("request %s failed inside the gateway", record.id)
-            error = GatewayError(f"Internal gateway error ({type(exc).__name__}); "
-                                 f"request id {record.id}.")
-            self._failed(record, error)
-            return http.failure(door, error, record)
+        except Exception as exc:
+            return self._failure(door, record, exc)
         finally:
             if not streaming:
                 self._settle(ticket, record)
                 self.recorder.record(record)
+
+    async def answer_here(self, door: Door[Any], request: Request, endpoint: str,
+                          answer: Callable[[bytes, Headers], tuple[str, bytes]]) -> Response:
+        """A request the gateway answers itself, with no upstream call (Messages'
+        `count_tokens`): `answer` takes the body and headers and gives the requested model and
+        the JSON answer. Authenticated, errors in the door's shape and one log row, like any
+        other request; nothing is routed, admitted or billed."""
+        record = RequestRecord(id="req_" + os.urandom(12).hex(), endpoint=endpoint,
+                               traceparent=request.headers.get("traceparent"))
+        try:
+            key = self.auth.check(request.headers)
+            record.api_key = key.name if key else None
+            model, body = answer(await read_body(request, self.max_body_bytes), request.headers)
+            record.requested_model = model
+            record.status, record.http_status, record.cost_usd = "success", 200, 0.0
+            record.routing_reason = f"{endpoint}: answered by the gateway, no upstream call"
+            record.latency_ms = (time.perf_counter() - record.started) * 1000
+            return Response(body, headers=gateway_headers(record), media_type="application/json")
+        except Exception as exc:
+            return self._failure(door, record, exc)
+        finally:
+            self.recorder.record(record)
+
+    def _failure(self, door: Door[Any], record: RequestRecord, exc: Exception) -> Response:
+        """The answer to a request that failed before its stream began, in the door's shape."""
+        if isinstance(exc, GatewayError):
+            self._failed(record, exc)
+            return http.failure(door, exc, record)
+        if isinstance(exc, ClientDisconnect):
+            self._failed(record, InvalidRequest("client disconnected before sending the body"), 499)
+            return Response(status_code=499)
+        # a bug of ours: still a row, still an error in the door's shape
+        log.exception("request %s failed inside the gateway", record.id, exc_info=exc)
+        error = GatewayError(f"Internal gateway error ({type(exc).__name__}); "
+                             f"request id {record.id}.")
+        self._failed(record, error)
+        return http.failure(door, error, record)
 
     # -- the steps between plan and record ------------------------------------------------------
 

@@ -33,8 +33,7 @@ from gateway.api.route import RouteDecision
 from gateway.config import ApiKey
 from gateway.doors import chat, embeddings, messages
 from gateway.doors.base import Door
-from gateway.errors import GatewayError
-from gateway.pipeline import Hooks, read_body
+from gateway.pipeline import Hooks
 
 if TYPE_CHECKING:
     from gateway.app import Parts
@@ -116,15 +115,8 @@ def routes(parts: Parts) -> list[BaseRoute]:
 
     async def count_tokens(request: Request) -> Response:
         # errors in the Messages door's own shape, like /v1/messages itself
-        try:
-            parts.auth.check(request.headers)
-            raw = await read_body(request, max_body)
-            return Response(messages.DOOR.count_tokens(raw, request.headers),
-                            media_type="application/json")
-        except GatewayError as exc:
-            status, body, headers = messages.DOOR.error_body(exc)
-            return Response(body, status_code=status, headers=headers,
-                            media_type="application/json")
+        return await parts.pipeline.answer_here(messages.DOOR, request, "count_tokens",
+                                                messages.DOOR.count_tokens)
 
     async def health(request: Request, key: ApiKey | None) -> Response:
         return JSONResponse(parts.health.report())

@@ -40,10 +40,11 @@ class MessagesDoor:
     def error_body(self, exc: GatewayError) -> tuple[int, bytes, dict[str, str]]:
         return error_body(exc)
 
-    def count_tokens(self, raw: bytes, headers: Mapping[str, str]) -> bytes:
-        """`{"input_tokens": N}` for a Messages body: the gateway's estimate (it errs high)."""
+    def count_tokens(self, raw: bytes, headers: Mapping[str, str]) -> tuple[str, bytes]:
+        """The model asked for and `{"input_tokens": N}` for a Messages body: the gateway's
+        estimate (it errs high)."""
         req = parse_messages(raw, headers, counting=True)
-        return orjson.dumps({"input_tokens": estimate_prompt(view(req.body))})
+        return req.model, orjson.dumps({"input_tokens": estimate_prompt(view(req.body))})
 
 
 DOOR = MessagesDoor()

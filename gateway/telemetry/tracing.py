@@ -35,7 +35,8 @@ from providers.kinds import kind_of
 
 log = logging.getLogger("gateway.tracing")
 
-OPERATIONS = {"embeddings": "embeddings"}  # endpoint -> gen_ai.operation.name; else "chat"
+# endpoint -> gen_ai.operation.name; else "chat"
+OPERATIONS = {"embeddings": "embeddings", "count_tokens": "count_tokens"}
 SCHEDULE_DELAY_MS = 1000  # how often the batch processor exports
 QUEUE_MAX = 10_000  # records waiting for the span thread; past it new ones are counted, not traced
 _PROPAGATOR = TraceContextTextMapPropagator()

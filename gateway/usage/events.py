@@ -39,7 +39,7 @@ class RequestRecord:
     explored: bool | None = None  # auto's exploration pick (routing.explore_share)
     usage_json: dict[str, Any] | None = None  # raw upstream usage, cached-token details included
     features: dict[str, Any] | None = None  # routing features, so the learner can use the row
-    endpoint: str = "chat"  # the door it came in by: chat | messages | responses | embeddings
+    endpoint: str = "chat"  # chat | messages | responses | embeddings | count_tokens
     experiment: str | None = None
     arm: str | None = None
     tokens_estimated: bool = False  # the upstream reported no usage: tokens and cost estimated

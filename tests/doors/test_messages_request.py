@@ -203,11 +203,13 @@ def test_structured_output() -> None:
 
 
 def test_count_tokens_needs_no_max_tokens() -> None:
-    small = orjson.loads(DOOR.count_tokens(orjson.dumps({"model": "m", "messages": USER}), {}))
+    model, counted = DOOR.count_tokens(orjson.dumps({"model": "m", "messages": USER}), {})
+    small = orjson.loads(counted)
+    assert model == "m"
     tool = {"name": "lookup", "description": "Look things up in a large table",
             "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}
     big = orjson.loads(DOOR.count_tokens(orjson.dumps(
-        {"model": "m", "messages": USER, "system": "Be terse.", "tools": [tool]}), {}))
+        {"model": "m", "messages": USER, "system": "Be terse.", "tools": [tool]}), {})[1])
     assert 0 < small["input_tokens"] < big["input_tokens"]
     with pytest.raises(InvalidRequest):
         DOOR.count_tokens(b'{"model": "m"}', {})

@@ -349,10 +349,12 @@ def test_cut_stream_is_resumed(client: anthropic.Anthropic, fake: FakeOpenAI) ->
     assert final.stop_reason == "end_turn"
 
 
-def test_count_tokens(client: anthropic.Anthropic, fake: FakeOpenAI) -> None:
+def test_count_tokens(client: anthropic.Anthropic, server: GatewayServer,
+                      fake: FakeOpenAI) -> None:
     hits = fake.hits
-    small = client.messages.count_tokens(model=MODEL, messages=[
+    raw = client.messages.with_raw_response.count_tokens(model=MODEL, messages=[
         {"role": "user", "content": "hi"}])
+    small = raw.parse()
     big = client.messages.count_tokens(
         model=MODEL, system="You are terse.", tools=[WEATHER],  # type: ignore[list-item]
         messages=[{"role": "user", "content": "Tell me about Paris. " * 50}])
@@ -365,3 +367,12 @@ def test_count_tokens(client: anthropic.Anthropic, fake: FakeOpenAI) -> None:
         anthropic.Anthropic(base_url=client.base_url, api_key="nope", max_retries=0
                             ).messages.count_tokens(model=MODEL, messages=HI)
     assert auth.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    # each count, the refused ones too, is a row of its own: nothing billed, no model called
+    row = logged(server, raw.headers["x-request-id"])
+    assert (row["endpoint"], row["requested_model"], row["model"], row["status"],
+            row["http_status"], row["cost_usd"], row["api_key"]) == (
+        "count_tokens", MODEL, None, "success", 200, 0.0, "team-a")
+    for exc, status in ((info.value, 400), (auth.value, 401)):
+        failed = logged(server, exc.response.headers["x-request-id"])
+        assert (failed["endpoint"], failed["status"], failed["http_status"]) == (
+            "count_tokens", "error", status)
