@@ -101,7 +101,7 @@ class Pipeline:
             model, completion = await run.complete()
             self._answered_by(record, model)
             self._price(record, run.log)
-            record.finish_reasons = tuple(_FINISH.findall(completion.body)) or None
+            record.finish_reasons = _finish_reasons(completion.body)
             record.status, record.http_status = "success", 200
             record.latency_ms = (time.perf_counter() - record.started) * 1000
             record.overhead_ms = max(0.0, record.latency_ms - (time.perf_counter() - started) * 1000)
@@ -248,13 +248,13 @@ class Pipeline:
         """The stream as the door relays it; when it ends, however it ends, price and record."""
         error: ProviderError | None = None
         ended = False
-        last = b""
+        before_last = last = b""
         try:
             async for item in opened.frames:
                 if not isinstance(item, Usage):
                     if record.ttft_ms is None:
                         record.ttft_ms = (time.perf_counter() - record.started) * 1000
-                    last = item
+                    before_last, last = last, item
                 yield item
             ended = True
         except ProviderError as exc:
@@ -271,11 +271,17 @@ class Pipeline:
                 record.error = "client disconnected mid-stream"
             else:
                 record.status, record.http_status = "success", 200
-            record.finish_reasons = tuple(_FINISH.findall(last)) or None  # the last frame's
+            # in the last two frames: a chat stream's finish chunk, or the native Messages
+            # stream's `message_delta` before its `message_stop`
+            record.finish_reasons = _finish_reasons(before_last + last)
             record.latency_ms = (time.perf_counter() - record.started) * 1000
             record.overhead_ms = (started - record.started) * 1000  # the gateway's share of TTFT
             self._settle(ticket, record)
             self.recorder.record(record)
+
+
+def _finish_reasons(body: bytes) -> tuple[str, ...] | None:
+    return tuple(m.decode() for m in _FINISH.findall(body)) or None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

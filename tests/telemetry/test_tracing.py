@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import anthropic
 import pytest
 
 from gateway.config import TelemetryConfig, parse_config
@@ -17,6 +18,7 @@ from gateway.errors import AttemptInfo
 from gateway.telemetry.tracing import Tracing, traces_url
 from gateway.usage.events import RequestRecord
 from tests.conftest import openai_models
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.otlp_receiver import OTLPReceiver
 from tests.fakes.server import Reply
@@ -69,6 +71,7 @@ def test_request_span_with_one_child_per_attempt(traced: GatewayServer, fake_ope
     assert a["gateway.request_id"] == request_id and a["gateway.attempts"] == 2
     assert a["gateway.routing_reason"] == "explicit model gpt-fake" and a["gateway.task"]
     assert a["gateway.cost_usd"] == pytest.approx((12 * 2.5 + 7 * 10.0) / 1e6)
+    assert a["gen_ai.response.finish_reasons"] == ["stop"]  # strings, as OTLP attributes must be
 
     children = sorted((s for s in spans if s["kind"] == CLIENT),
                       key=lambda s: s["attributes"]["gateway.attempt"])
@@ -99,6 +102,32 @@ def test_a_new_trace_without_traceparent_and_errors_marked(
     assert bad["status"] == ERROR and bad["attributes"]["error.type"] == "ModelNotFound"
     assert bad["attributes"]["http.response.status_code"] == 404
     assert not [s for s in spans if s["parent_span_id"] == bad["span_id"]]
+
+
+def test_messages_spans_carry_the_stop_reason_and_count_tokens_its_own_operation(
+        make_gateway: Callable[..., GatewayServer], receiver: OTLPReceiver) -> None:
+    with FakeAnthropic() as upstream:
+        gw = make_gateway(
+            {"anthropic": {"kind": "anthropic", "base_url": upstream.base_url, "api_key": "k"}},
+            [{"id": "claude", "provider": "anthropic", "upstream": "claude-sonnet-4-5",
+              "capabilities": ["streaming"]}],
+            telemetry={"otlp_endpoint": receiver.endpoint})
+        client = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+        upstream.enqueue(Reply(content="Hello there.", finish_reason="end_turn"))
+        with client.messages.stream(model="claude", max_tokens=20,
+                                    messages=[{"role": "user", "content": "hi"}]) as stream:
+            assert stream.get_final_message().stop_reason == "end_turn"
+        upstream.enqueue(Reply(content="Done.", finish_reason="max_tokens"))
+        assert client.messages.create(model="claude", max_tokens=20, messages=[
+            {"role": "user", "content": "hi"}]).stop_reason == "max_tokens"
+        client.messages.count_tokens(model="claude", messages=[{"role": "user", "content": "hi"}])
+        spans = spans_after_stop(gw, receiver)
+    roots = [s["attributes"] for s in spans if s["kind"] == SERVER]
+    # the native stream's stop_reason is in its message_delta, not its last event
+    assert [r.get("gen_ai.response.finish_reasons") for r in roots[:2]] == [
+        ["end_turn"], ["max_tokens"]]
+    assert roots[2]["gen_ai.operation.name"] == "count_tokens"
+    assert roots[2]["gateway.endpoint"] == "count_tokens"
 
 
 def test_spans_built_from_a_record(receiver: OTLPReceiver) -> None:
