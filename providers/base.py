@@ -49,15 +49,18 @@ class UpstreamCall:
     # A stream nobody relays as it comes (it is assembled into one answer): once its first
     # event is in, the rest may be read in one go.
     collect: bool = False
+    # A native Messages call's body when it is not the client's own (a resumed stream's
+    # continuation); None: the client's, as the native call holds it.
+    native: Mapping[str, Any] | None = None
 
     def to(self, model: ModelConfig, timeouts: Timeouts) -> UpstreamCall:
         """The same call to another model (dataclasses.replace costs ~5 us: this is per call)."""
         return UpstreamCall(self.body, model, timeouts, self.stream, self.include_usage, self.raw,
-                            self.collect)
+                            self.collect, self.native)
 
     def streamed(self, *, collect: bool = False) -> UpstreamCall:
         return UpstreamCall(self.body, self.model, self.timeouts, True, self.include_usage,
-                            self.raw, collect)
+                            self.raw, collect, self.native)
 
 
 @dataclass

@@ -36,7 +36,8 @@ class Native:
         return Completion(body, usage, wire=ANTHROPIC)
 
     def stream(self, call: UpstreamCall) -> AsyncIterator[bytes | Usage]:
-        return self.provider.stream_native(call, self.body, self.headers)
+        body = self.body if call.native is None else call.native
+        return self.provider.stream_native(call, body, self.headers)
 
 
 class Embed:

@@ -11,8 +11,9 @@ the client; after that, a cut is resumed (see resilience/resume.py) when that is
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.config import ModelConfig, Timeouts
 from gateway.errors import (
@@ -30,6 +31,13 @@ from gateway.errors import (
 from gateway.execution.attempts import AttemptLog
 from gateway.plan import Step
 from gateway.resilience.resume import Delivered, Splicer, continuation
+from gateway.resilience.resume_native import (
+    NativeCut,
+    NativeDelivered,
+    NativeSplicer,
+    native_continuation,
+    thinking_on,
+)
 from gateway.resilience.timeouts import aclose
 from providers.base import Completion, Upstream, UpstreamCall, Usage
 
@@ -56,6 +64,7 @@ class Chain:
         resume: bool = True,
         retries: int = 0,
         on_resume: Callable[[str], None] = lambda outcome: None,
+        native: Mapping[str, Any] | None = None,
     ) -> None:
         self.steps = steps
         self.log = log
@@ -66,6 +75,7 @@ class Chain:
         self.resume = resume
         self.retries = retries  # a step's own `retries` wins
         self.on_resume = on_resume
+        self.native = native  # a Messages request's own body, which native calls send
         self.failures: list[ProviderError] = []
         self.skipped: list[AttemptInfo] = []
         self.floor = 0  # the largest context window that was already too small
@@ -131,15 +141,22 @@ class Chain:
                 self._failed(step, _provider_error(exc, step))
                 continue
             wire = self.wire(step)
-            frames = self._relay(first, agen, step, call, Delivered(), None, resume=wire == "openai")
+            frames = self._relay(first, agen, step, call, self._delivered(wire), None)
             return OpenStream(step.model, frames, wire)
         raise self.unavailable()
 
     # -- streams and their resume --------------------------------------------------------------
 
+    def _delivered(self, wire: str) -> Delivered | NativeDelivered | None:
+        """What will follow a stream's frames, in a format a continuation can be spliced into
+        (chat chunks, or the Messages events of a native call); None for any other."""
+        if wire == "openai":
+            return Delivered()
+        return NativeDelivered() if wire == "anthropic" and self.native is not None else None
+
     async def _relay(self, first: bytes | Usage, agen: AsyncIterator[bytes | Usage], step: Step,
-                     call: UpstreamCall, delivered: Delivered, splice: Splicer | None,
-                     resume: bool = True) -> AsyncIterator[bytes | Usage]:
+                     call: UpstreamCall, delivered: Delivered | NativeDelivered | None,
+                     splice: Splicer | NativeSplicer | None) -> AsyncIterator[bytes | Usage]:
         item: bytes | Usage = first
         try:
             while True:
@@ -152,28 +169,36 @@ class Chain:
                     return
                 frames = [item] if splice is None else splice.feed(item)
                 for frame in frames:
-                    delivered.add(frame)
+                    if delivered is not None:
+                        delivered.add(frame)
                     yield frame
                 item = await anext(agen)
         except (ProviderError, StopAsyncIteration) as exc:
             cut = _provider_error(exc, step)
         finally:
             await aclose(agen)
-        if not resume:
+        if delivered is None:
             raise cut  # an answer in another wire format cannot be spliced
         async for out in self._resume(cut, step, call, delivered):
             yield out
 
-    def _summed(self, usage: Usage, splice: Splicer) -> Usage:
+    def _summed(self, usage: Usage, splice: Splicer | NativeSplicer) -> Usage:
         total = self.log.usage_with(usage)
         total.frame = splice.usage_frame(total.raw)
         return total
 
     async def _resume(self, cut: ProviderError, step: Step, call: UpstreamCall,
-                      delivered: Delivered) -> AsyncIterator[bytes | Usage]:
+                      delivered: Delivered | NativeDelivered) -> AsyncIterator[bytes | Usage]:
         """The rest of a cut answer from the next candidate that can give it, else the cut."""
-        head, text, tools, several = delivered.read()
-        if not self.resume or tools or several or len(self.failures) > 2 * len(self.steps):
+        sent: NativeCut | None = None
+        head: dict[str, Any] = {}
+        if isinstance(delivered, NativeDelivered):
+            sent = delivered.read()
+            text, resumable = sent.text, sent.resumable
+        else:
+            head, text, tools, several = delivered.read()
+            resumable = not tools and not several
+        if not self.resume or not resumable or len(self.failures) > 2 * len(self.steps):
             raise cut
         self.failures.append(cut)
         self.log.record.resumed = True
@@ -181,13 +206,22 @@ class Chain:
         again = retries > 0 and cut.retryable and not isinstance(cut, UpstreamTimeout)
         same = [step] if again else []
         later = self.steps[self.steps.index(step) + 1:] if step in self.steps else []
-        # only an answer in chat chunks can be spliced: not a native call (the client's own
-        # body, answered in its own events) that a Messages request makes to some fallbacks
-        later = [s for s in later if self.wire(s) == "openai"]
+        # a continuation is spliced into the answer in the answer's own format: chat chunks,
+        # or the events of a native Messages call
+        wire = self.wire(step)
+        later = [s for s in later if self.wire(s) == wire]
+        native = self.native if sent is not None else None
+        # with thinking on, Anthropic takes no prefill: the text goes as an ordinary turn
+        variants = (False,) if native is not None and thinking_on(native) else (True, False)
         for nxt, upstream in self._candidates(same + later):
-            for prefill in (True, False):
-                body = continuation(dict(call.body), text, prefill=prefill)
-                agen = upstream.stream(self._call(dataclasses.replace(call, body=body), nxt.model))
+            for prefill in variants:
+                if native is None:
+                    again_call = dataclasses.replace(
+                        call, body=continuation(dict(call.body), text, prefill=prefill))
+                else:
+                    again_call = dataclasses.replace(
+                        call, native=native_continuation(native, text, prefill=prefill))
+                agen = upstream.stream(self._call(again_call, nxt.model))
                 try:
                     first = await anext(agen)
                 except (ProviderError, StopAsyncIteration) as exc:
@@ -202,7 +236,8 @@ class Chain:
                         self.failures.append(err)
                     break
                 self.on_resume("resumed")
-                splice = Splicer(head, text)
+                splice: Splicer | NativeSplicer = Splicer(head, text) if sent is None else \
+                    NativeSplicer(sent, self.log.prompt_tokens, self.log.completion_tokens)
                 async for out in self._relay(first, agen, nxt, call, delivered, splice):
                     yield out
                 return

@@ -151,6 +151,7 @@ class Executor:
                 wire=lambda step: wire_of(self.call_for(step.model.provider, req)),
                 resume=req.stream and self.config.reliability.resume_streams,
                 retries=self.config.reliability.retries, on_resume=self.on_resume,
+                native=req.native,
             )
 
         first = plan.steps[0].model

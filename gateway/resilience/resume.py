@@ -30,7 +30,7 @@ RESUME_USER = (
     "and without any preamble."
 )
 _OVERLAP_MIN = 4  # a shorter repeat is as likely a coincidence ("the" after "the")
-_DECIDE_AFTER = 32  # characters of the continuation read before judging the overlap
+DECIDE_AFTER = 32  # characters of the continuation read before judging the overlap
 
 
 @dataclass
@@ -109,7 +109,7 @@ class Splicer:
             content = delta.pop("content", None)
             if isinstance(content, str):
                 self.pending += content
-            if len(self.pending) < _DECIDE_AFTER and not delta and not choices[0].get("finish_reason"):
+            if len(self.pending) < DECIDE_AFTER and not delta and not choices[0].get("finish_reason"):
                 return []
             out = self._flush()
             if delta or choices[0].get("finish_reason"):

@@ -52,14 +52,32 @@ class Estimate:
 
 
 def delivered_text(frames: Iterable[bytes]) -> str:
-    """The text (content, refusals, tool arguments) that OpenAI chunk frames carried."""
+    """The text (content, refusals, thinking, tool arguments) that stream frames carried:
+    OpenAI chunks, or Anthropic's events (a native Messages call)."""
     chunks = []
+    native: list[str] = []
     for frame in frames:
+        if frame.startswith(b"event:"):
+            at = frame.find(b"\ndata:")
+            native.extend(event_text(frame[at + 6:]) if at >= 0 else ())
+            continue
         try:
             chunks.append(orjson.loads(frame[5:]))
         except orjson.JSONDecodeError:
             continue
-    return chunk_text(chunks)
+    return chunk_text(chunks) + "".join(native)
+
+
+def event_text(data: bytes) -> list[str]:
+    """The text one Anthropic `content_block_delta` event's data carries (none for the others)."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return []
+    delta = event.get("delta") if isinstance(event, dict) else None
+    if not isinstance(delta, dict) or event.get("type") != "content_block_delta":
+        return []
+    return [v for k in ("text", "thinking", "partial_json") if isinstance(v := delta.get(k), str)]
 
 
 def chunk_text(chunks: Iterable[Any]) -> str:

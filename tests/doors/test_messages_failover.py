@@ -1,8 +1,8 @@
 """The Messages door across kinds of upstream, through the real gateway: an Anthropic-kind model
 that fails falls back to an OpenAI-kind one (the body translated, the answer rendered back)
 and the other way round (the client's own body, relayed as Anthropic wrote the answer); a
-stream falls back while nothing has reached the client, and ends with Anthropic's error event
-after."""
+stream falls back while nothing has reached the client; after that, a native stream is continued
+in Anthropic's own events or ends with Anthropic's error event."""
 
 from __future__ import annotations
 
@@ -116,11 +116,31 @@ def test_stream_falls_back_before_its_first_byte(
     assert final.usage.input_tokens == 30
 
 
+def test_a_cut_native_stream_is_continued_in_its_own_events_only(
+        client: anthropic.Anthropic, server: GatewayServer, fake: FakeOpenAI,
+        fake_anthropic: FakeAnthropic) -> None:
+    """Anthropic's own events are continued by an Anthropic-kind call (here the same model,
+    retried), never by the OpenAI-kind fallback, whose chat chunks could not be spliced in."""
+    fake_anthropic.enqueue(Reply(content="Red and then", cut_after=5),
+                           Reply(content=" green, then blue."))
+    hits = fake.hits
+    with client.messages.stream(model="claude", max_tokens=30, messages=ASK  # type: ignore[arg-type]
+                                ) as stream:
+        request_id = stream.response.headers["x-request-id"]
+        final = stream.get_final_message()
+    assert final.content[0].text == "Red and green, then blue."  # type: ignore[union-attr]
+    row = logged(server, request_id)
+    assert (row["status"], row["resumed"], attempts(row)) == (
+        "success", 1, [("claude", "error", None), ("claude", "success", 200)])
+    assert fake.hits == hits
+
+
 def test_stream_failing_after_its_first_byte_ends_with_an_error_event(
         client: anthropic.Anthropic, server: GatewayServer, fake: FakeOpenAI,
         fake_anthropic: FakeAnthropic) -> None:
-    """Anthropic's own events cannot be continued by another model: the cut is the end."""
-    fake_anthropic.enqueue(Reply(content="a b c d e", cut_after=4))
+    """When no Anthropic-kind call can give the rest, the cut is the end."""
+    fake_anthropic.enqueue(Reply(content="a b c d e", cut_after=4), Reply(status=529),
+                           Reply(status=529))
     hits = fake.hits
     with pytest.raises(anthropic.APIStatusError) as info:
         with client.messages.stream(model="claude", max_tokens=30, messages=ASK  # type: ignore[arg-type]

@@ -177,7 +177,7 @@ def test_error_event_mid_stream(client: anthropic.Anthropic, server: GatewayServ
                                 fake_anthropic: FakeAnthropic) -> None:
     events = fake_anthropic.events({"model": UPSTREAM}, Reply(content="a b"))[:3]
     raw = b"".join(sse(e) for e in events) + sse(error_body(529, "Overloaded"))
-    fake_anthropic.enqueue(Reply(raw=raw))
+    fake_anthropic.enqueue(Reply(raw=raw), Reply(status=529), Reply(status=529))  # nor the rest
     with pytest.raises(anthropic.APIStatusError) as info:
         with client.messages.stream(model=MODEL, max_tokens=8, messages=X) as stream:
             request_id = stream.response.headers["x-request-id"]
@@ -188,15 +188,61 @@ def test_error_event_mid_stream(client: anthropic.Anthropic, server: GatewayServ
     assert row["status"] == "error" and "Overloaded" in row["error"]
 
 
-def test_cut_stream_ends_with_an_error_event(server: GatewayServer,
-                                             fake_anthropic: FakeAnthropic) -> None:
-    fake_anthropic.enqueue(Reply(content="a b c d", cut_after=4))
+def test_cut_stream_is_resumed_as_one_message(client: anthropic.Anthropic, server: GatewayServer,
+                                              fake_anthropic: FakeAnthropic) -> None:
+    # message_start, block start, ping, then "The quick brown fox jumps" and the cut
+    fake_anthropic.enqueue(Reply(content="The quick brown fox jumps high", cut_after=8),
+                           Reply(content=" over the lazy dog, who never even looked up.",
+                                 prompt_tokens=40, completion_tokens=11))
+    with client.messages.stream(model=MODEL, max_tokens=300, messages=X) as stream:
+        request_id = stream.response.headers["x-request-id"]
+        kinds = [e.type for e in stream]
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["text"]
+    assert final.content[0].text == (  # type: ignore[union-attr]
+        "The quick brown fox jumps over the lazy dog, who never even looked up.")
+    assert final.id == "msg_fake01" and final.stop_reason == "end_turn"
+    assert kinds.count("message_start") == 1 and kinds.count("message_stop") == 1
+    assert kinds.count("content_block_start") == kinds.count("content_block_stop") == 1
+    continued = fake_anthropic.requests[-1]
+    assert continued["messages"][-1] == {"role": "assistant", "content": "The quick brown fox jumps"}
+    assert continued["messages"][:-1] == X and continued["max_tokens"] < 300
+    row = logged(server, request_id)
+    assert (row["status"], row["resumed"], row["attempts"]) == ("success", 1, 2)
+    first, second = row["attempts_rows"]
+    assert first["status"] == "error" and first["cost_usd"] > 0  # billed for what it delivered
+    assert second["status"] == "success"
+    assert final.usage.output_tokens == row["completion_tokens"] > 11  # the sum of both calls
+    assert row["cost_usd"] == pytest.approx(first["cost_usd"] + second["cost_usd"])
+
+
+def test_cut_stream_with_thinking_on_is_resumed_as_a_turn(
+        client: anthropic.Anthropic, fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.enqueue(Reply(content="Paris is the capital of France and", cut_after=7),
+                           Reply(content="Paris is the capital of France and its largest city."))
+    with client.messages.stream(model=MODEL, max_tokens=2048, messages=X,
+                                thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
+        final = stream.get_final_message()
+    # the continuation repeated what was sent: only the rest reaches the client
+    assert final.content[0].text == (  # type: ignore[union-attr]
+        "Paris is the capital of France and its largest city.")
+    continued = fake_anthropic.requests[-1]["messages"]
+    assert continued[-2] == {"role": "assistant", "content": "Paris is the capital"}
+    assert continued[-1]["role"] == "user" and "continue" in continued[-1]["content"].lower()
+
+
+def test_cut_tool_call_ends_with_an_error_event(server: GatewayServer,
+                                                fake_anthropic: FakeAnthropic) -> None:
+    call = {"id": "toolu_1", "name": "get_weather", "arguments": '{"city": "Paris"}'}
+    fake_anthropic.enqueue(Reply(tool_calls=[call], cut_after=4))
+    hits = fake_anthropic.hits
     body = {"model": MODEL, "max_tokens": 8, "stream": True, "messages": X}
     _, raw = frames(server, body)
     last = [f for f in raw.split(b"\n\n") if f][-1]
     name, data = last.split(b"\n")
-    assert name == b"event: error"
+    assert name == b"event: error"  # a fragment of the call was sent: nothing to continue
     assert orjson.loads(data.removeprefix(b"data: "))["error"]["type"] == "api_error"
+    assert fake_anthropic.hits == hits + 1
 
 
 def test_upstream_refusal_keeps_anthropic_shape(client: anthropic.Anthropic, server: GatewayServer,
@@ -226,7 +272,8 @@ def test_overloaded_is_retried(client: anthropic.Anthropic, server: GatewayServe
 def test_stream_without_message_stop_is_cut(server: GatewayServer,
                                             fake_anthropic: FakeAnthropic) -> None:
     events = fake_anthropic.events({"model": UPSTREAM}, Reply(content="a b"))[:-1]
-    fake_anthropic.enqueue(Reply(raw=b"".join(sse(e) for e in events)))
+    fake_anthropic.enqueue(Reply(raw=b"".join(sse(e) for e in events)), Reply(status=529),
+                           Reply(status=529))
     body = {"model": MODEL, "max_tokens": 8, "stream": True, "messages": X}
     _, raw = frames(server, body)
     last = [f for f in raw.split(b"\n\n") if f][-1]

@@ -94,6 +94,10 @@ def problems(body: dict[str, Any], headers: dict[str, str]) -> list[str]:
                 found.append(f"{where}.source.type: must be base64 or url")
             elif b.get("type") not in KNOWN_BLOCKS:
                 found.append(f"{where}.type: unknown content block type {b.get('type')!r}")
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    if last.get("role") == "assistant" and isinstance(last.get("content"), str) \
+            and last["content"] != last["content"].rstrip():
+        found.append("final assistant content cannot end with trailing whitespace")
     if any(not str(s).strip() for s in body.get("stop_sequences") or ()):
         found.append("stop_sequences: each stop sequence must contain non-whitespace")
     if "tool_choice" in body and not body.get("tools"):
