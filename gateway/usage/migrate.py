@@ -3,7 +3,8 @@
 The gateway runs its own migrations (Alembic, shipped in `migrations/`): an empty database
 gets the tables, a log written by an older gateway is brought up to date with its rows kept,
 SQLite and PostgreSQL alike. Starting must stay cheap, so a log already at the newest revision
-is recognised with one query and Alembic is not even imported. Several instances (or workers)
+is recognised with one query and Alembic is not even imported; nor is it for an empty database,
+which gets the newest schema directly and is stamped with its revision. Several instances (or workers)
 may start at once against one database: PostgreSQL serialises them with an advisory lock,
 SQLite with a lock file beside the database.
 
@@ -27,10 +28,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, text
 from sqlalchemy.engine import Connection
 
-from gateway.usage.schema import make_engine, sqlite_file
+from gateway.usage.schema import make_engine, metadata, sqlite_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -41,6 +42,9 @@ log = logging.getLogger("gateway.usage")
 MIGRATIONS = Path(__file__).with_name("migrations")
 _REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
 _PG_LOCK_ID = 0x6761746577617900  # "gateway\0": one advisory lock for the log's schema
+# Alembic's version table, as Alembic itself creates it
+_VERSION = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False),
+                 PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
 
 
 @functools.cache
@@ -73,6 +77,14 @@ def _upgrade(conn: Connection, directory: Path = MIGRATIONS) -> None:
     if conn.dialect.name == "postgresql":  # released when the transaction ends
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
     was, newest = current(conn), head(directory)
+    if was is None and not conn.dialect.has_table(conn, "requests"):
+        # an empty database: the newest schema at once, stamped with its revision (Alembic's
+        # own advice for a new database; schema.py and the revisions are tested to agree)
+        metadata.create_all(conn)
+        _VERSION.create(conn)
+        conn.execute(_VERSION.insert().values(version_num=newest))
+        log.info("request log created at schema revision %s", newest)
+        return
     if was is not None and was >= newest:
         if was > newest:
             log.warning("request log is at schema revision %s, newer than this gateway's %s: "
@@ -130,7 +142,9 @@ def new_revision(message: str, directory: Path = MIGRATIONS) -> Path:
             url = f"sqlite+aiosqlite:///{tmp}/scratch.db"
             engine = make_engine(url, wal=False)
             try:
-                await upgrade(engine, url, directory)
+                async with engine.begin() as conn:  # the revisions' schema, not schema.py's
+                    await conn.run_sync(lambda c: command.upgrade(
+                        alembic_config(c, directory), "head"))
                 async with engine.begin() as conn:
                     await conn.run_sync(lambda c: command.revision(
                         alembic_config(c, directory), message, autogenerate=True, rev_id=rev))

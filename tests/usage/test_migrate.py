@@ -21,7 +21,14 @@ from sqlalchemy.engine import Connection
 
 from gateway.config import DatabaseConfig
 from gateway.usage.events import FeedbackRecord, RequestRecord
-from gateway.usage.migrate import MIGRATIONS, current, head, new_revision, upgrade
+from gateway.usage.migrate import (
+    MIGRATIONS,
+    alembic_config,
+    current,
+    head,
+    new_revision,
+    upgrade,
+)
 from gateway.usage.reports import LogReader
 from gateway.usage.schema import make_engine, metadata, requests
 from gateway.usage.store import SqlSink
@@ -142,6 +149,22 @@ def test_an_empty_database_is_created_at_the_newest_revision(log_url: str) -> No
         assert revision == head()
         assert drift == []  # schema.py and the revisions agree
         assert rows == [("new-1", "m", True, None)]
+
+    run(main)
+
+
+def test_the_revisions_from_nothing_build_what_schema_py_describes(log_url: str) -> None:
+    """An empty database is created from schema.py at once; the revisions, applied one by one
+    to an empty database, must give the very same schema."""
+    from alembic import command
+
+    async def main() -> None:
+        engine = make_engine(log_url, wal=False)
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
+        await engine.dispose()
+        revision, drift, rows = await inspect_log(log_url)
+        assert (revision, drift, rows) == (head(), [], [])
 
     run(main)
 
