@@ -22,6 +22,7 @@ from gateway.config import GatewayConfig
 from gateway.demo.config import simulated_providers
 from gateway.errors import GatewayError
 from gateway.execution.consensus import evidence
+from gateway.execution.deployments import served_as, targets_of
 from gateway.execution.executor import Executor
 from gateway.health import Health
 from gateway.learning import Learner
@@ -97,7 +98,8 @@ class Parts:
 def build(config: GatewayConfig, sink: Sink | None = None) -> Parts:
     prices = PriceBook(config.providers)
     config = with_prices(config, prices)
-    prices.warm(config.models)
+    prices.warm([*config.models, *(served_as(m, t) for m in config.models if m.deployments
+                                   for t in targets_of(m))])
     metrics = Metrics()
     reader = LogReader.from_config(config.database)
     shared = SharedParts.from_config(config, reader)

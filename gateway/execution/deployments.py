@@ -63,6 +63,11 @@ def _hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
+def served_as(model: ModelConfig, t: Target) -> ModelConfig:
+    """The model as deployment `t` serves it (its provider, its upstream name)."""
+    return model.model_copy(update={"provider": t.provider, "upstream": t.upstream})
+
+
 def targets_of(model: ModelConfig) -> tuple[Target, ...]:
     """The model's deployments as targets; a model without any has one, its own provider."""
     deps = model.deployments or ()

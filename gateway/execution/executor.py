@@ -21,7 +21,7 @@ from gateway.execution.attempts import AttemptLog, Recorded
 from gateway.execution.calls import Embed, Native
 from gateway.execution.chain import Chain, OpenStream
 from gateway.execution.deployed import Deployed
-from gateway.execution.deployments import DeploymentPicker, Target
+from gateway.execution.deployments import DeploymentPicker, Target, served_as
 from gateway.execution.parallel import OnConsensus, Parallel
 from gateway.health import Health
 from gateway.plan import Plan, Step
@@ -118,8 +118,7 @@ class Executor:
         if m is None:
             base = self.config.model(t.model)
             assert base is not None
-            m = self._targets[t] = base.model_copy(update={"provider": t.provider,
-                                                           "upstream": t.upstream})
+            m = self._targets[t] = served_as(base, t)
         return m
 
     def _up(self, t: Target) -> bool:

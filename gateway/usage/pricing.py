@@ -121,6 +121,7 @@ class PriceBook:
         elif price_map is not None:
             self._map = price_map
         self._cache: dict[str, Price | None] = {}
+        self._loaded = False  # the map in memory was read from a file (and may be let go)
 
     def cost_usd(self, model: ModelConfig, usage: Usage) -> tuple[float | None, str | None]:
         price = self.price(model)
@@ -139,9 +140,12 @@ class PriceBook:
         return self._cache[key]
 
     def warm(self, models: Iterable[ModelConfig]) -> None:
-        """Resolve every model's price now (at startup), so no request pays for loading the map."""
+        """Resolve every model's price now (at startup), so no request pays for loading the map,
+        then let the map go (a few MB of dicts): a model first priced later reads it again."""
         for model in models:
             self.price(model)
+        if self._loaded:
+            self._map, self._loaded = None, False
 
     def _resolve(self, model: ModelConfig) -> Price | None:
         cfg_in = _dec(model.input_usd_per_mtok)
@@ -202,7 +206,7 @@ class PriceBook:
                 log.warning("litellm's price map not found; only configured prices are known")
             else:
                 try:
-                    self._map = json.loads(path.read_bytes())
+                    self._map, self._loaded = json.loads(path.read_bytes()), True
                 except (OSError, ValueError) as exc:
                     log.warning("cannot read litellm's price map %s: %s", path, exc)
         return self._map

@@ -154,6 +154,20 @@ def test_a_map_file_that_cannot_be_read_leaves_config_prices(tmp_path: Path) -> 
     assert book.cost_usd(priced, usage(1_000_000, 0)) == (1.0, None)
 
 
+def test_warming_lets_the_map_go_and_a_model_priced_later_still_finds_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({
+        "a": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6},
+        "b": {"input_cost_per_token": 3e-6, "output_cost_per_token": 4e-6}}))
+    book = PriceBook(price_map=path)
+    book.warm([model(upstream="a")])
+    path.write_text(json.dumps({  # read again for `b`: the file as it is now
+        "b": {"input_cost_per_token": 5e-6, "output_cost_per_token": 6e-6}}))
+    assert book.cost_usd(model(upstream="a"), usage(1_000_000, 0)) == (1.0, None)
+    assert book.cost_usd(model(upstream="b"), usage(1_000_000, 0)) == (5.0, None)
+
+
 def test_the_price_map_ships_with_litellm() -> None:
     path = find_price_map()
     assert path is not None and path.name == "model_prices_and_context_window_backup.json"
