@@ -1,7 +1,8 @@
 """Simulated upstream: a deterministic stand-in for a model, inside the gateway process.
 
 `kind: simulated` needs no key and no network. It answers in OpenAI's shapes (a body, or SSE
-chunks then the usage chunk) with text that depends on the prompt (see `simulated_answer`),
+chunks then the usage chunk; embeddings as unit vectors that follow from the text) with text
+that depends on the prompt (see `simulated_answer`),
 after a time to first token around `simulate.latency_ms` and at `simulate.tokens_per_s`, and
 fails a `simulate.failure_rate` share of calls with an HTTP 503. Everything is deterministic:
 the failures and the latency jitter follow from `simulate.seed` and the call's number, the words
@@ -16,24 +17,27 @@ tests can point at it too.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 
 from gateway.config import ProviderConfig
 from gateway.errors import UpstreamHTTPError, UpstreamTimeout
 from gateway.routing.prompt import view
-from gateway.routing.tokens import estimate_prompt
+from gateway.routing.tokens import estimate_prompt, estimate_text
 from providers.base import Completion, UpstreamCall, Usage
 from providers.simulated_answer import Choice, answer, digest
 
 FINGERPRINT = "simulated"
 _CACHE_ENTRIES = 4096  # prompt prefixes remembered as "cached"
 _FRAME_S = 0.02  # a stream sends a frame about every 20 ms, whatever the token rate
+EMBEDDING_DIMENSIONS = 1536  # unless the request asks for `dimensions`
 
 
 class SimulatedProvider:
@@ -83,6 +87,35 @@ class SimulatedProvider:
                 chunk = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
                 yield _frame({**head, "choices": [chunk]})
         yield Usage.from_openai(usage, frame=_frame({**head, "choices": [], "usage": usage}))
+
+    async def embed(self, call: UpstreamCall) -> Completion:
+        """One unit vector per input, the same for the same text and model (a text's words
+        decide it, so equal inputs embed equal), as floats or base64 float32 as asked."""
+        self.calls += 1
+        draw = _uniform(self.settings.seed, self.name, self.calls)
+        await asyncio.sleep(self.settings.latency_ms / 1000 * _jitter(draw) / 4)
+        if draw < self.settings.failure_rate:
+            raise UpstreamHTTPError(f"{self.name}: simulated upstream failure (HTTP 503; "
+                                    f"failure_rate {self.settings.failure_rate:g})",
+                                    http_status=503)
+        inputs = call.body.get("input")
+        items = [inputs] if isinstance(inputs, str) or (
+            isinstance(inputs, list) and inputs and isinstance(inputs[0], int)) else list(inputs or [])
+        dims = call.body.get("dimensions")
+        dims = dims if isinstance(dims, int) and dims > 0 else EMBEDDING_DIMENSIONS
+        as_base64 = call.body.get("encoding_format") == "base64"
+        data, tokens = [], 0
+        for i, item in enumerate(items):
+            text = item if isinstance(item, str) else " ".join(map(str, item))
+            tokens += estimate_text(text) if isinstance(item, str) else len(item)
+            seed = int.from_bytes(digest(call.model.id, text)[:8], "big")
+            v = np.random.default_rng(seed).standard_normal(dims).astype("<f4")
+            v /= np.linalg.norm(v)
+            vector: Any = base64.b64encode(v.tobytes()).decode() if as_base64 else v.tolist()
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        body = {"object": "list", "data": data, "model": call.model.id, "usage": usage}
+        return Completion(orjson.dumps(body), Usage.from_openai(usage))
 
     # -- shared --------------------------------------------------------------------------------
 

@@ -80,7 +80,9 @@ def _entry(model: ModelConfig, prices: Mapping[str, tuple[float, float]]) -> Ent
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every configured model, in config order, with a lookup by id or alias."""
+    """The models routing chooses among (every configured chat model, in config order), and a
+    lookup of every configured model by id or alias. An embeddings model is never a candidate
+    for a chat request: it answers only `/v1/embeddings`, called by name."""
 
     entries: tuple[Entry, ...]
     by_name: Mapping[str, Entry]
@@ -91,12 +93,13 @@ class Catalog:
     ) -> Catalog:
         """`prices` (model id -> USD per Mtok in/out) fills prices the config leaves out,
         e.g. from litellm's price map, which the caller may load; routing does no I/O."""
-        entries = tuple(_entry(m, prices or {}) for m in config.models)
+        every = tuple(_entry(m, prices or {}) for m in config.models)
         by_name: dict[str, Entry] = {}
-        for model, entry in zip(config.models, entries, strict=True):
+        for model, entry in zip(config.models, every, strict=True):
             for name in (model.id, *model.aliases):
                 by_name[name] = entry
-        return cls(entries=entries, by_name=by_name)
+        chat = tuple(e for e in every if "embeddings" not in e.capabilities)
+        return cls(entries=chat, by_name=by_name)
 
     def get(self, name: str) -> Entry | None:
         return self.by_name.get(name)

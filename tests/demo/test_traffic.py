@@ -83,6 +83,17 @@ def test_serve_demo_answers_without_any_key_and_fills_its_own_log(tmp_path: Path
             model="sonnet", messages=[{"role": "user", "content": "Say hello"}])
         assert done.system_fingerprint == "simulated" and done.model == "claude-sonnet-4-5"
         assert (done.choices[0].message.content or "").startswith("[simulated]")
+        # the shipped embeddings models answer too, as the SDK asks (base64) and as floats
+        vectors = client.embeddings.create(model="text-embedding-3-small",
+                                           input=["a cat", "a dog", "a cat"])
+        got = [d.embedding for d in vectors.data]
+        assert [len(v) for v in got] == [1536] * 3 and got[0] == got[2] != got[1]
+        assert abs(sum(x * x for x in got[0]) - 1) < 1e-4 and vectors.usage.prompt_tokens > 0
+        small = client.embeddings.create(model="mistral-embed", input="x", dimensions=8,
+                                         encoding_format="float")
+        assert len(small.data[0].embedding) == 8 and small.model == "mistral-embed"
+        with pytest.raises(openai.BadRequestError):  # a chat model is no embeddings model
+            client.embeddings.create(model="gpt-4.1-mini", input="x")
         circuits = httpx.get(url + "/admin/circuits").json()
         assert {p["kind"] for p in circuits["providers"].values()} == {"simulated"}
         deadline = time.monotonic() + 30

@@ -9,6 +9,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -94,6 +95,19 @@ def test_auto_is_a_400_naming_model(client: openai.OpenAI, server: GatewayServer
         row = logged(server, info.value.response.headers["x-request-id"])
         assert (row["endpoint"], row["http_status"]) == ("embeddings", 400)
     assert fake.hits == hits
+
+
+def test_chat_auto_never_picks_the_embeddings_model(client: openai.OpenAI,
+                                                    server: GatewayServer) -> None:
+    # the embeddings model is by far the cheapest: auto:cheap would take it if it could
+    for name in ("auto", "auto:cheap"):
+        raw = client.chat.completions.with_raw_response.create(
+            model=name, messages=[{"role": "user", "content": "hi"}])
+        assert raw.headers["x-gateway-model"] == "chat-only"
+    decision = httpx.post(server.url + "/v1/route", headers={"authorization": f"Bearer {KEY_A}"},
+                          json={"model": "auto:cheap",
+                                "messages": [{"role": "user", "content": "hi"}]}).json()
+    assert MODEL not in [c["model"] for c in decision["candidates"]]
 
 
 def test_a_model_without_the_capability_is_a_400(client: openai.OpenAI, server: GatewayServer,
