@@ -133,8 +133,15 @@ class LogReader:
         medians = await self._medians(key, since)
         for g in groups:
             g["p50_latency_ms"] = medians.get(g["key"])
-        (total,) = await self._aggregate(None, since) or [_empty()]
+        # the total is the groups' sum, not a second count: rows that land between two
+        # queries would make it disagree with the groups it heads
+        total = _empty()
         total.pop("key")
+        for g in groups:
+            for k in total:
+                total[k] += g[k]
+        total["cost_usd"] = _usd(total["cost_usd"])
+        total["explored_cost_usd"] = _usd(total["explored_cost_usd"])
         total["p50_latency_ms"] = (await self._medians(None, since)).get(None)
         if by == "day":
             groups.sort(key=lambda g: str(g["key"]))
@@ -152,7 +159,7 @@ class LogReader:
         return requests.c[column]
 
     async def _aggregate(
-        self, key: ColumnElement[Any] | None, since: datetime | None
+        self, key: ColumnElement[Any], since: datetime | None
     ) -> list[dict[str, Any]]:
         r = requests.c
         cols = [
@@ -165,19 +172,15 @@ class LogReader:
             func.sum(case((r.explored == true(), 1), else_=0)).label("explored"),
             func.sum(case((r.explored == true(), r.cost_usd), else_=0)).label("explored_usd"),
         ]
-        query = select(*([key.label("key")] if key is not None else []), *cols)
+        query = select(key.label("key"), *cols).group_by(key)
         if since is not None:
             query = query.where(r.created_at >= since)
-        if key is not None:
-            query = query.group_by(key)
         out = []
         for row in await self._rows(query):
             m = row._mapping
-            if not m["requests"]:
-                continue  # an aggregate over no rows still yields one row
             out.append(
                 {
-                    "key": _iso(m["key"]) if key is not None else None,
+                    "key": _iso(m["key"]),
                     "requests": int(m["requests"]),
                     "errors": int(m["errors"] or 0),
                     "prompt_tokens": int(m["prompt_tokens"] or 0),
