@@ -62,10 +62,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/v1/responses", CLIENT, "responses"),
     Endpoint("POST", "/v1/embeddings", CLIENT, "embeddings"),
     Endpoint("GET", "/v1/models", CLIENT, "models"),
+    Endpoint("GET", "/v1/models/{model:path}", CLIENT, "model"),
     Endpoint("POST", "/v1/route", CLIENT, "route"),
     Endpoint("POST", "/v1/route/batch", CLIENT, "route_batch"),
     Endpoint("POST", "/v1/feedback", CLIENT, "feedback"),  # its own request ids only
     Endpoint("GET", "/v1/responses/{response_id}", CLIENT, "response"),  # its own only
+    Endpoint("DELETE", "/v1/responses/{response_id}", CLIENT, "delete_response"),  # its own
     Endpoint("GET", "/health", None, "health"),
     Endpoint("GET", "/metrics", None, "metrics"),
     Endpoint("GET", "/admin/usage", ADMIN, "usage"),
@@ -131,8 +133,9 @@ def routes(parts: Parts) -> list[BaseRoute]:
         "chat": chat_door, "messages": door(parts, messages.DOOR), "count_tokens": count_tokens,
         "responses": door(parts, responses), "embeddings": door(parts, embeddings.DOOR)}
     handlers: dict[str, Handler] = {
-        "models": models.list, "route": decide.decide, "route_batch": batch.decide,
-        "feedback": feedback.post, "response": responses.get, "health": health,
+        "models": models.list, "model": models.retrieve, "route": decide.decide, "route_batch": batch.decide,
+        "feedback": feedback.post, "response": responses.get,
+        "delete_response": responses.delete, "health": health,
         "metrics": metrics, "usage": admin.usage, "requests": admin.requests,
         "budget": admin.budget_report, "experiments": experiments.get, "series": admin.series,
         "latency": admin.latency, "routing": admin.routing, "circuits": admin.circuits,

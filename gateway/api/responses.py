@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.auth import ADMIN
+from gateway.api.respond import JSONResponse
 from gateway.config import ApiKey
 from gateway.doors.base import DoorRequest, StreamEncoder
 from gateway.doors.responses import DOOR, not_found
@@ -65,3 +66,10 @@ class KeptResponses:
     async def get(self, request: Request, key: ApiKey | None) -> Response:
         stored = await self._find(request.path_params["response_id"], key)
         return Response(DOOR.render_stored(stored), media_type="application/json")
+
+    async def delete(self, request: Request, key: ApiKey | None) -> Response:
+        response_id = request.path_params["response_id"]
+        if not await self.store.delete(response_id, owner=key.name if key else None,
+                                       admin=key is None or key.role == ADMIN):
+            raise not_found(response_id)
+        return JSONResponse({"id": response_id, "object": "response", "deleted": True})

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.usage.migrate import upgrade
@@ -45,6 +45,11 @@ class ResponseStore(Protocol):
         """The response `owner` stored under this id (any owner's for an admin), or None."""
         ...
 
+    async def delete(self, response_id: str, *, owner: str | None, admin: bool = False) -> bool:
+        """Forget the response `owner` stored under this id (any owner's for an admin); False
+        when there is none. Later turns that continued it keep their own copy of it."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -66,6 +71,12 @@ class MemoryResponseStore:
     ) -> StoredResponse | None:
         stored = self._items.get(response_id)
         return stored if stored is not None and _visible(stored, owner, admin) else None
+
+    async def delete(self, response_id: str, *, owner: str | None, admin: bool = False) -> bool:
+        if await self.get(response_id, owner=owner, admin=admin) is None:
+            return False
+        del self._items[response_id]
+        return True
 
     async def aclose(self) -> None:
         self._items.clear()
@@ -114,6 +125,15 @@ class SqlResponseStore:
             items=orjson.loads(found.input_json), created_at=found.created_at,
         )
         return stored if _visible(stored, owner, admin) else None
+
+    async def delete(self, response_id: str, *, owner: str | None, admin: bool = False) -> bool:
+        engine = await self._ready()
+        c = responses.c
+        query = delete(responses).where(c.id == response_id)
+        if not admin:
+            query = query.where(c.api_key.is_(None) if owner is None else c.api_key == owner)
+        async with engine.begin() as conn:
+            return bool((await conn.execute(query)).rowcount)
 
     async def aclose(self) -> None:
         if self._engine is not None:

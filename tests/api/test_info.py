@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import httpx
+import openai
+import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import Reply
@@ -21,6 +23,19 @@ def test_models_lists_configured_ids_aliases_and_auto(gateway: GatewayServer):
             "auto:local"} <= set(ids)
     with gateway.http() as http:
         validate("ListModelsResponse", http.get("/v1/models").json())
+
+
+def test_a_model_is_retrieved_by_id_or_alias(gateway: GatewayServer):
+    client = gateway.client()
+    assert client.models.retrieve("fake").id == "fake"  # an alias is a model name too
+    auto = client.models.retrieve("auto:cheap")
+    assert (auto.id, auto.owned_by) == ("auto:cheap", "gateway")
+    with gateway.http() as http:
+        validate("Model", http.get("/v1/models/gpt-fake").json())
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("nope")
+    assert info.value.body["code"] == "model_not_found"  # type: ignore[index]
+    assert "'nope' does not exist" in info.value.body["message"]  # type: ignore[index]
 
 
 def test_health_reports_circuits(gateway: GatewayServer):

@@ -38,6 +38,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any] | None]] = {
     "/v1/responses": ("/v1/responses", {"model": "sim-a", "input": "hi"}),
     "/v1/embeddings": ("/v1/embeddings", {"model": "sim-a", "input": "hi"}),
     "/v1/models": ("/v1/models", None),
+    "/v1/models/{model:path}": ("/v1/models/sim-a", None),
     "/v1/route": ("/v1/route", CHAT),
     "/v1/route/batch": ("/v1/route/batch", {"requests": [CHAT]}),
     "/v1/feedback": ("/v1/feedback", {"request_id": "req_unknown", "outcome": "success"}),

@@ -268,6 +268,27 @@ def test_previous_response_id_and_retrieve(server: GatewayServer, fake: FakeOpen
         "Your name?", "My name is Gate.", "Again?"]
 
 
+def test_a_response_is_deleted_by_its_key(server: GatewayServer, fake: FakeOpenAI) -> None:
+    a, b = sdk(server, KEY_A), sdk(server, KEY_B)
+    fake.enqueue(Reply(content="first"))
+    first = a.responses.create(model=MODEL, input="one")
+    fake.enqueue(Reply(content="second"))
+    second = a.responses.create(model=MODEL, input="two", previous_response_id=first.id)
+    with pytest.raises(openai.NotFoundError):  # another key's response reads as unknown
+        b.responses.delete(first.id)
+    with server.http() as http:
+        gone = http.delete(f"/v1/responses/{first.id}", headers={"authorization": f"Bearer {KEY_A}"})
+    assert gone.json() == {"id": first.id, "object": "response", "deleted": True}
+    for call in (a.responses.retrieve, a.responses.delete):
+        with pytest.raises(openai.NotFoundError):
+            call(first.id)
+    # the turn that continued it keeps its own copy of the conversation
+    fake.enqueue(Reply(content="third"))
+    a.responses.create(model=MODEL, input="three", previous_response_id=second.id)
+    assert [m["content"] for m in fake.requests[-1]["messages"]] == [
+        "one", "first", "two", "second", "three"]
+
+
 def test_store_false_keeps_nothing(client: openai.OpenAI, fake: FakeOpenAI) -> None:
     response = client.responses.create(model=MODEL, input="secret", store=False)
     assert response.store is False

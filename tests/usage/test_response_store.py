@@ -54,6 +54,24 @@ def test_scoped_by_key(make_store: Callable[[], ResponseStore]) -> None:
     asyncio.run(main())
 
 
+def test_deleted_by_its_key_or_an_admin_only(make_store: Callable[[], ResponseStore]) -> None:
+    async def main() -> None:
+        store = make_store()
+        for rid, key in (("resp_a", "team-a"), ("resp_b", "team-a"), ("resp_open", None)):
+            await store.put(stored(rid, key))
+        assert not await store.delete("resp_a", owner="team-b")
+        assert not await store.delete("resp_a", owner=None)
+        assert not await store.delete("resp_open", owner="team-a")
+        assert await store.delete("resp_a", owner="team-a")
+        assert not await store.delete("resp_a", owner="team-a")  # gone
+        assert await store.get("resp_a", owner="team-a", admin=True) is None
+        assert await store.delete("resp_b", owner="team-c", admin=True)
+        assert await store.delete("resp_open", owner=None)
+        await store.aclose()
+
+    asyncio.run(main())
+
+
 def test_sql_store_keeps_them_across_restarts(tmp_path: Path) -> None:
     path = tmp_path / "gateway.db"
     url = f"sqlite+aiosqlite:///{path}"
