@@ -358,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
     c = command("check", "validate the config and probe each provider")
     c.set_defaults(func=cmd_check)
 
-    c = command("experiments", "the A/B experiments report: per arm figures, 95 % intervals, "
+    c = command("experiments", "the A/B experiments report: per arm figures, 95 %% intervals, "
                 "significance")
     c.add_argument("--since", help="24h, 7d, 30d or an ISO date/time (default: all time)")
     c.add_argument("--json", action="store_true")
