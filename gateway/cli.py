@@ -248,7 +248,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
             await reader.aclose()
 
     rows = _read_log(config, run)
-    print(json.dumps(rows, indent=2, default=str) if args.json else render_logs(rows))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(render_logs(rows) or f"no requests in the log yet ({shown_url(config.database.url)})")
     return 0
 
 

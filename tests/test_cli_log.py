@@ -50,6 +50,14 @@ def test_costs_and_logs_read_either_database(tmp_path: Path, log_url: str) -> No
     assert [r["id"] for r in json.loads(logs.stdout)] == ["r2", "r1"]
 
 
+def test_an_empty_log_says_so(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    logs = gateway(tmp_path, url, "logs")
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.strip() == f"no requests in the log yet ({url})"
+    assert json.loads(gateway(tmp_path, url, "logs", "--json").stdout) == []
+
+
 def test_an_unreachable_log_is_a_clear_error(tmp_path: Path) -> None:
     url = f"postgresql+asyncpg://gateway:s3cret@127.0.0.1:{free_port()}/gateway"
     done = gateway(tmp_path, url, "costs")
