@@ -76,6 +76,42 @@ def save_state(path: Path, model: LearnedModel) -> None:
     os.replace(tmp, path)
 
 
+def evidence_path(state: Path) -> Path:
+    """Where the consensus evidence is kept, beside the learned state (`x.json` ->
+    `x.evidence.json`)."""
+    return state.with_name(state.stem + ".evidence.json")
+
+
+def load_evidence(path: Path) -> list[OutcomeRecord]:
+    """The consensus evidence saved by an earlier run ([] if none, or unreadable)."""
+    try:
+        rows = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable consensus evidence %s: %s", path, exc)
+        return []
+    out = []
+    for r in rows if isinstance(rows, list) else ():
+        try:
+            features = PromptFeatures.from_json(r["features"])
+            if features is not None:
+                out.append(OutcomeRecord(features=features, model=str(r["model"]),
+                                         score=float(r["score"]), weight=float(r["weight"]),
+                                         at=datetime.fromisoformat(r["at"])))
+        except (KeyError, TypeError, ValueError):
+            continue  # one odd record costs only itself
+    return out
+
+
+def save_evidence(path: Path, records: Iterable[OutcomeRecord]) -> None:
+    rows = [{"features": r.features.to_json(), "model": r.model, "score": r.score,
+             "weight": r.weight, "at": (r.at or datetime.now(UTC)).isoformat()} for r in records]
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rows, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
 class Learner:
     """Keeps the router's learned model fresh. `start()`/`close()` follow the app's lifespan."""
 
@@ -97,10 +133,11 @@ class Learner:
         self._task: asyncio.Task[None] | None = None
         self._seen: tuple[Any, ...] | None = None  # the log as of the last fit
         self._stopping = False
-        # Weak evidence from consensus (a leg that lost a vote): kept in memory, bounded, and
-        # learned with the log at the next refit.
+        # Weak evidence from consensus (a leg that lost a vote): bounded, learned with the log
+        # at the next refit, and saved beside the state so a restart keeps it.
         self._evidence: deque[OutcomeRecord] = deque(maxlen=EVIDENCE_KEPT)
         self._evidence_added = 0
+        self._evidence_saved = 0
 
     @property
     def enabled(self) -> bool:
@@ -109,6 +146,9 @@ class Learner:
     async def start(self) -> None:
         if not self.enabled:
             return
+        kept = await asyncio.to_thread(load_evidence, evidence_path(self.path))
+        self._evidence.extend(kept)
+        self._evidence_added = self._evidence_saved = len(kept)
         saved = await asyncio.to_thread(load_state, self.path)
         if saved is not None:
             # a new Router solves every profile's allocation: tens of ms, off the event loop
@@ -174,4 +214,7 @@ class Learner:
         self.refits += 1
         self._seen = seen
         await asyncio.to_thread(save_state, self.path, model)
+        if self._evidence_added != self._evidence_saved:
+            await asyncio.to_thread(save_evidence, evidence_path(self.path), list(self._evidence))
+            self._evidence_saved = self._evidence_added
         return model

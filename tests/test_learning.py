@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import LearnConfig, parse_config
-from gateway.learning import Learner, load_state, save_state
+from gateway.learning import Learner, evidence_path, load_state, save_state
 from gateway.routing import LearnedModel, Router
 
 CONFIG = parse_config({
@@ -91,3 +91,27 @@ def test_start_loads_the_saved_state(tmp_path: Path) -> None:
 def test_an_unreadable_state_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
     assert load_state(tmp_path / "state.json") is None
+
+
+def test_consensus_evidence_outlives_a_restart(tmp_path: Path) -> None:
+    features = json.loads(logged_rows(1)[0]["features_json"])
+    evidence = [{"model": m, "score": score, "weight": 0.25, "features": features, "at": None}
+                for m, score in (("big", 1.0), ("small", 0.0), ("big", 1.0))]
+    first = Harness(tmp_path, [])
+    first.learner.add_evidence(evidence)
+    model = asyncio.run(first.learner.refit())
+    assert model is not None and model.n_records == 3
+    assert len(json.loads(evidence_path(tmp_path / "state.json").read_text())) == 3
+
+    again = Harness(tmp_path, [])  # a restart: nothing in the log, the evidence on disk
+
+    async def restart() -> LearnedModel | None:
+        await again.learner.start()
+        await again.learner.close()
+        return await again.learner.refit()
+
+    refitted = asyncio.run(restart())
+    assert refitted is not None and refitted.n_records == 3
+    (tmp_path / "state.evidence.json").write_text("[{broken")
+    again = Harness(tmp_path, [])
+    assert asyncio.run(restart()) is None  # an unreadable file is ignored: nothing to learn
