@@ -69,10 +69,14 @@ def load_state(path: Path) -> LearnedModel | None:
 
 
 def save_state(path: Path, model: LearnedModel) -> None:
-    """Write atomically: a crash mid-write leaves the previous state, never half a file."""
+    _write_json(path, model.to_json())
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Write atomically: a crash mid-write leaves the previous file, never half a file."""
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(model.to_json(), separators=(",", ":")))
+    tmp.write_text(json.dumps(value, separators=(",", ":")))
     os.replace(tmp, path)
 
 
@@ -105,11 +109,9 @@ def load_evidence(path: Path) -> list[OutcomeRecord]:
 
 
 def save_evidence(path: Path, records: Iterable[OutcomeRecord]) -> None:
-    rows = [{"features": r.features.to_json(), "model": r.model, "score": r.score,
-             "weight": r.weight, "at": (r.at or datetime.now(UTC)).isoformat()} for r in records]
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(rows, separators=(",", ":")))
-    os.replace(tmp, path)
+    _write_json(path, [{"features": r.features.to_json(), "model": r.model, "score": r.score,
+                        "weight": r.weight, "at": (r.at or datetime.now(UTC)).isoformat()}
+                       for r in records])
 
 
 class Learner:
