@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config import CONSENSUS_PROFILE, TASKS, GatewayConfig, ModelConfig
+from gateway.config import CONSENSUS_PROFILE, TASKS, GatewayConfig, ModelConfig, undated
 from gateway.doors.base import DoorRequest
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.execution.legs import LegPlan, choose_legs, parallel_options
@@ -84,7 +84,7 @@ class Planner:
             return self._embeddings(req, record)
         if req.model == f"auto:{CONSENSUS_PROFILE}" or req.routing.get("parallel") is not None:
             return self._parallel(req, record)
-        name = req.model
+        name = self._known(req.model)
         if self.assigner and (name in self.route_names or name in self._chains):
             c = self.router.classify(req.body, _task_option(req.routing))
             arm = self.assigner.assign(model=name, request_id=record.id, task=c.task,
@@ -132,7 +132,7 @@ class Planner:
                     ParallelPlan(legs, options.strategy, judge))
 
     def _embeddings(self, req: DoorRequest, record: RequestRecord) -> Plan:
-        chain = self._chains.get(req.model)
+        chain = self._chains.get(self._known(req.model))
         if chain is None:
             raise ModelNotFound(req.model, self.names)
         steps = [s for s in chain if "embeddings" in s.model.capabilities]
@@ -153,13 +153,20 @@ class Planner:
         return self.router.decide(body, profile=profile, unusable=self.health.unusable(),
                                   options=options)
 
+    def _known(self, name: str) -> str:
+        """The configured name a client's name stands for: itself, or the name it dates."""
+        if name in self._chains or name in self.route_names:
+            return name
+        base = undated(name)
+        return base if base is not None and base in self._chains else name
+
     def usable_models(self) -> list[ModelConfig]:
         """The models that can be called now (a budget downgrade chooses among them)."""
         return [m for m in self.config.models if self.health.why_not(m) is None]
 
     def explain(self, req: DoorRequest) -> dict[str, Any]:
         """The routing decision for a request, as JSON, without calling any upstream."""
-        name = req.model
+        name = self._known(req.model)
         if name not in self.route_names:
             if name not in self._chains:
                 raise ModelNotFound(name, self.names)

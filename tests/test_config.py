@@ -99,3 +99,18 @@ def test_load_config_reports_unreadable_and_invalid_yaml(tmp_path: Path):
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(minimal()))
     assert load_config(good).models[0].id == "m"
+
+
+def test_a_snapshot_date_names_the_model_it_dates() -> None:
+    from gateway.config import undated
+
+    assert undated("claude-sonnet-4-5-20250929") == "claude-sonnet-4-5"
+    assert undated("gpt-4.1-2025-04-14") == "gpt-4.1"
+    assert undated("claude-sonnet-4-5") is None and undated("20250929") is None
+    config = parse_config({
+        "providers": {"p": {"kind": "openai", "api_key": "k"}},
+        "models": [{"id": "gpt-4.1", "provider": "p"},
+                   {"id": "gpt-4.1-2025-04-14", "provider": "p", "upstream": "pinned"}]}, env={})
+    assert config.model("gpt-4.1-2099-01-01").id == "gpt-4.1"  # type: ignore[union-attr]
+    assert config.model("gpt-4.1-2025-04-14").upstream == "pinned"  # type: ignore[union-attr]
+    assert config.model("gpt-5-2099-01-01") is None

@@ -21,7 +21,7 @@ from gateway.config.reliability import (
     Timeouts,
     TimeoutsOverride,
 )
-from gateway.config.root import GatewayConfig
+from gateway.config.root import GatewayConfig, undated
 from gateway.config.routing import (
     CONSENSUS_PROFILE,
     DEFAULT_PROFILES,
@@ -52,5 +52,5 @@ __all__ = [
     "ExperimentMatch", "GatewayConfig", "LearnConfig", "ModelConfig", "ParallelConfig",
     "ProfileWeights", "ProviderConfig", "ReliabilityConfig", "RoutingConfig", "ServerConfig",
     "SimulatedSettings", "StateConfig", "TelemetryConfig", "Timeouts", "TimeoutsOverride",
-    "expand_env", "load_config", "parse_config",
+    "expand_env", "load_config", "parse_config", "undated",
 ]

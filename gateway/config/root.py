@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,11 +60,14 @@ class GatewayConfig(Frozen):
     # -- lookups ------------------------------------------------------------------------------
 
     def model(self, name: str) -> ModelConfig | None:
-        """The model a client name (id or alias) refers to."""
+        """The model a client name (id or alias, or either with a snapshot date) refers to."""
         if self._names_of is not self.models:  # built once per models tuple (copies included)
             self._names = {n: m for m in self.models for n in (m.id, *m.aliases)}
             self._names_of = self.models
-        return self._names.get(name)
+        found = self._names.get(name)
+        if found is None and (base := undated(name)) is not None:
+            found = self._names.get(base)
+        return found
 
     def timeouts_for(self, model: ModelConfig, provider: str | None = None) -> Timeouts:
         """Global timeouts, overridden by the provider's, overridden by the model's."""
@@ -140,3 +144,14 @@ def _reference_errors(config: GatewayConfig) -> list[str]:
                           "name and one role")
         secrets.setdefault(k.key, i)
     return errors
+
+
+_SNAPSHOT = re.compile(r"^(.+?)-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+
+
+def undated(name: str) -> str | None:
+    """A snapshot name without its date (`claude-sonnet-4-5-20250929` -> `claude-sonnet-4-5`,
+    `gpt-4.1-2025-04-14` -> `gpt-4.1`), or None when it has none. Clients such as Claude Code
+    ask for dated snapshots; a name not configured as such is the configured model it dates."""
+    m = _SNAPSHOT.match(name)
+    return m.group(1) if m else None

@@ -188,6 +188,21 @@ def test_error_event_mid_stream(client: anthropic.Anthropic, server: GatewayServ
     assert row["status"] == "error" and "Overloaded" in row["error"]
 
 
+def test_a_dated_snapshot_name_is_the_model_it_dates(client: anthropic.Anthropic,
+                                                     server: GatewayServer,
+                                                     fake_anthropic: FakeAnthropic) -> None:
+    # as Claude Code asks: claude-sonnet-4-5-20250929 for a configured claude-sonnet-4-5
+    fake_anthropic.enqueue(Reply(content="Dated."))
+    raw = client.messages.with_raw_response.create(model="sonnet-20250929", max_tokens=8,
+                                                   messages=X)
+    assert raw.parse().model == MODEL
+    assert fake_anthropic.requests[-1]["model"] == UPSTREAM
+    row = logged(server, raw.headers["x-request-id"])
+    assert (row["requested_model"], row["model"]) == ("sonnet-20250929", MODEL)
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.create(model="opus-20250929", max_tokens=8, messages=X)
+
+
 def test_cut_stream_is_resumed_as_one_message(client: anthropic.Anthropic, server: GatewayServer,
                                               fake_anthropic: FakeAnthropic) -> None:
     # message_start, block start, ping, then "The quick brown fox jumps" and the cut
