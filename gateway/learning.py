@@ -95,17 +95,22 @@ def load_evidence(path: Path) -> list[OutcomeRecord]:
     except (OSError, ValueError) as exc:
         log.warning("ignoring unreadable consensus evidence %s: %s", path, exc)
         return []
-    out = []
-    for r in rows if isinstance(rows, list) else ():
-        try:
-            features = PromptFeatures.from_json(r["features"])
-            if features is not None:
-                out.append(OutcomeRecord(features=features, model=str(r["model"]),
-                                         score=float(r["score"]), weight=float(r["weight"]),
-                                         at=datetime.fromisoformat(r["at"])))
-        except (KeyError, TypeError, ValueError):
-            continue  # one odd record costs only itself
-    return out
+    return [o for r in (rows if isinstance(rows, list) else ()) if (o := _outcome(r))]
+
+
+def _outcome(r: Any) -> OutcomeRecord | None:
+    """One evidence record (`consensus.evidence`'s dict, or as saved) as a learning record;
+    None for one that cannot be read (it costs only itself)."""
+    try:
+        features = PromptFeatures.from_json(r.get("features") or {})
+        at = r.get("at") or datetime.now(UTC)
+        if features is None:
+            return None
+        return OutcomeRecord(features=features, model=str(r["model"]), score=float(r["score"]),
+                             weight=float(r["weight"]),
+                             at=datetime.fromisoformat(at) if isinstance(at, str) else at)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def save_evidence(path: Path, records: Iterable[OutcomeRecord]) -> None:
@@ -161,13 +166,9 @@ class Learner:
     def add_evidence(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Learning records from outside the log (`gateway/execution/consensus.evidence`)."""
         for r in records:
-            features = PromptFeatures.from_json(r.get("features") or {})
-            if features is None:
-                continue
-            self._evidence.append(OutcomeRecord(features=features, model=str(r["model"]),
-                                                score=float(r["score"]), weight=float(r["weight"]),
-                                                at=r.get("at") or datetime.now(UTC)))
-            self._evidence_added += 1
+            if (outcome := _outcome(r)) is not None:
+                self._evidence.append(outcome)
+                self._evidence_added += 1
 
     def notify(self) -> None:
         """New feedback arrived: refit soon rather than at the next interval."""

@@ -95,9 +95,7 @@ class SimulatedProvider:
         draw = _uniform(self.settings.seed, self.name, self.calls)
         await asyncio.sleep(self.settings.latency_ms / 1000 * _jitter(draw) / 4)
         if draw < self.settings.failure_rate:
-            raise UpstreamHTTPError(f"{self.name}: simulated upstream failure (HTTP 503; "
-                                    f"failure_rate {self.settings.failure_rate:g})",
-                                    http_status=503)
+            raise self._failure()
         inputs = call.body.get("input")
         items = [inputs] if isinstance(inputs, str) or (
             isinstance(inputs, list) and inputs and isinstance(inputs[0], int)) else list(inputs or [])
@@ -128,9 +126,7 @@ class SimulatedProvider:
         ttft_s = self.settings.latency_ms / 1000 * _jitter(draw) * (0.5 if cached else 1.0)
         if draw < self.settings.failure_rate:
             await asyncio.sleep(ttft_s / 4)  # a refusal comes back sooner than an answer
-            raise UpstreamHTTPError(
-                f"{self.name}: simulated upstream failure (HTTP 503; "
-                f"failure_rate {self.settings.failure_rate:g})", http_status=503)
+            raise self._failure()
         if ttft_s > call.timeouts.total_s:
             await asyncio.sleep(call.timeouts.total_s)
             raise UpstreamTimeout(f"{self.name}: simulated total timeout "
@@ -146,6 +142,10 @@ class SimulatedProvider:
         }
         await asyncio.sleep(ttft_s)
         return choices, usage, ttft_s
+
+    def _failure(self) -> UpstreamHTTPError:
+        return UpstreamHTTPError(f"{self.name}: simulated upstream failure (HTTP 503; "
+                                 f"failure_rate {self.settings.failure_rate:g})", http_status=503)
 
     def _cached_tokens(self, messages: Any) -> int:
         """Tokens of the conversation's earlier messages when they were seen before (a single
