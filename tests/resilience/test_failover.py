@@ -26,10 +26,18 @@ FAST = {"retries": 1, "backoff": {"initial_s": 0.01, "max_s": 0.05},
         "timeouts": {"connect_s": 1, "first_token_s": 0.5, "idle_s": 0.3, "total_s": 10}}
 
 
+def patient_backup(primary: FakeOpenAI, backup: FakeOpenAI) -> tuple[dict, list]:
+    """The primary under FAST's tight limits; the backup, which these tests never make slow,
+    with limits a loaded machine cannot trip, so only the primary's faults are under test."""
+    providers, models = two_providers(primary, backup)
+    providers["backup"]["timeouts"] = {"first_token_s": 10, "idle_s": 5}
+    return providers, models
+
+
 @pytest.fixture
 def pair(make_gateway: Any, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI) -> GatewayServer:
     """`main` on the primary fake, falling back to `spare` on the backup fake."""
-    server: GatewayServer = make_gateway(*two_providers(fake_openai, fake_backup),
+    server: GatewayServer = make_gateway(*patient_backup(fake_openai, fake_backup),
                                          reliability=FAST)
     return server
 
@@ -116,17 +124,15 @@ def test_slow_first_token_moves_on(pair: GatewayServer, fake_openai, fake_backup
 
 
 def test_timeouts_tell_the_breaker(make_gateway, fake_openai, fake_backup):
-    server = make_gateway(*two_providers(fake_openai, fake_backup), reliability={
+    server = make_gateway(*patient_backup(fake_openai, fake_backup), reliability={
         **FAST, "circuit_breaker": {"failure_threshold": 2, "cooldown_s": 60}})
     fake_openai.default = Reply(hang=True)
     client = server.client()
     for _ in range(2):
         assert client.chat.completions.create(model="main", messages=MESSAGES).model == "spare"
     assert httpx.get(server.url + "/health").json()["providers"]["primary"]["circuit"] == "open"
-    started = time.monotonic()
     assert client.chat.completions.create(model="main", messages=MESSAGES).model == "spare"
-    assert time.monotonic() - started < 0.5  # an open circuit costs nothing
-    assert fake_openai.hits == 2
+    assert fake_openai.hits == 2  # the open circuit was not asked again
 
 
 # -- streams cut after content reached the client ---------------------------------------------------
@@ -156,7 +162,7 @@ def test_stream_cut_mid_answer_is_resumed_into_one_answer(pair: GatewayServer, f
 
 def test_resume_without_prefill_when_the_fallback_refuses_one(make_gateway, fake_openai,
                                                               fake_backup):
-    server = make_gateway(*two_providers(fake_openai, fake_backup), reliability={
+    server = make_gateway(*patient_backup(fake_openai, fake_backup), reliability={
         **FAST, "retries": 0})
     fake_openai.enqueue(Reply(content="The answer is forty", cut_after=4))
     # the backup refuses a trailing assistant message, then repeats the end of the text
@@ -185,7 +191,7 @@ def test_stream_stall_is_resumed(pair: GatewayServer, fake_openai, fake_backup):
 
 
 def test_resume_can_be_turned_off(make_gateway, fake_openai, fake_backup):
-    server = make_gateway(*two_providers(fake_openai, fake_backup), reliability={
+    server = make_gateway(*patient_backup(fake_openai, fake_backup), reliability={
         **FAST, "resume_streams": False})
     fake_openai.enqueue(Reply(content="a b c d", cut_after=3))
     with pytest.raises(openai.APIError):
@@ -252,7 +258,7 @@ def test_content_filter_keeps_the_upstream_code_and_names_who_refused(pair: Gate
 
 
 def test_flapping_primary_returns_right_after_the_cooldown(make_gateway, fake_openai, fake_backup):
-    server = make_gateway(*two_providers(fake_openai, fake_backup), reliability={
+    server = make_gateway(*patient_backup(fake_openai, fake_backup), reliability={
         **FAST, "retries": 0, "circuit_breaker": {"failure_threshold": 2, "cooldown_s": 0.5}})
     client = server.client()
     fake_openai.enqueue(Reply(status=503), Reply(status=503))
