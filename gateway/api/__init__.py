@@ -67,6 +67,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/v1/route/batch", CLIENT, "route_batch"),
     Endpoint("POST", "/v1/feedback", CLIENT, "feedback"),  # its own request ids only
     Endpoint("GET", "/v1/responses/{response_id}", CLIENT, "response"),  # its own only
+    Endpoint("GET", "/v1/responses/{response_id}/input_items", CLIENT, "input_items"),  # its own
     Endpoint("DELETE", "/v1/responses/{response_id}", CLIENT, "delete_response"),  # its own
     Endpoint("GET", "/health", None, "health"),
     Endpoint("GET", "/metrics", None, "metrics"),
@@ -134,7 +135,7 @@ def routes(parts: Parts) -> list[BaseRoute]:
         "responses": door(parts, responses), "embeddings": door(parts, embeddings.DOOR)}
     handlers: dict[str, Handler] = {
         "models": models.list, "model": models.retrieve, "route": decide.decide, "route_batch": batch.decide,
-        "feedback": feedback.post, "response": responses.get,
+        "feedback": feedback.post, "response": responses.get, "input_items": responses.input_items,
         "delete_response": responses.delete, "health": health,
         "metrics": metrics, "usage": admin.usage, "requests": admin.requests,
         "budget": admin.budget_report, "experiments": experiments.get, "series": admin.series,

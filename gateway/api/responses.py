@@ -1,5 +1,6 @@
 """The Responses door with its store: `previous_response_id` looked up before planning, every
-returned Response kept (unless `store: false`), and `GET /v1/responses/{id}`.
+returned Response kept (unless `store: false`), `GET /v1/responses/{id}`, its
+`/input_items`, and `DELETE /v1/responses/{id}`.
 
 A client key finds only the responses it created; another key's id is answered exactly as an id
 that does not exist. An admin key finds every one.
@@ -17,6 +18,7 @@ from gateway.api.respond import JSONResponse
 from gateway.config import ApiKey
 from gateway.doors.base import DoorRequest, StreamEncoder
 from gateway.doors.responses import DOOR, not_found
+from gateway.doors.responses_items import input_item_list, item_resources
 from gateway.doors.responses_request import ResponsesRequest
 from gateway.errors import GatewayError
 from gateway.usage.response_store import ResponseStore, StoredResponse
@@ -66,6 +68,11 @@ class KeptResponses:
     async def get(self, request: Request, key: ApiKey | None) -> Response:
         stored = await self._find(request.path_params["response_id"], key)
         return Response(DOOR.render_stored(stored), media_type="application/json")
+
+    async def input_items(self, request: Request, key: ApiKey | None) -> Response:
+        stored = await self._find(request.path_params["response_id"], key)
+        resources = item_resources(stored.id, stored.items)
+        return JSONResponse(input_item_list(resources, request.query_params))
 
     async def delete(self, request: Request, key: ApiKey | None) -> Response:
         response_id = request.path_params["response_id"]

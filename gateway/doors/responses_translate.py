@@ -127,14 +127,15 @@ def _part(part: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def output_as_input(output: Sequence[Any]) -> list[Item]:
-    """A stored Response's output items, as the input items of the next turn."""
+    """A stored Response's output items, as the input items of the next turn (keeping their ids,
+    which the next turn's `input_items` shows)."""
     items: list[Item] = []
     for item in output:
         if not isinstance(item, Mapping):
             continue
         if item.get("type") == "message":
-            items.append({"type": "message", "role": "assistant",
+            items.append({"id": item.get("id"), "type": "message", "role": "assistant",
                           "content": [p for p in item.get("content") or () if isinstance(p, dict)]})
         elif item.get("type") == "function_call":
-            items.append({k: item[k] for k in ("type", "call_id", "name", "arguments")})
+            items.append({k: item.get(k) for k in ("id", "type", "call_id", "name", "arguments")})
     return items

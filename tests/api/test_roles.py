@@ -43,6 +43,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any] | None]] = {
     "/v1/route/batch": ("/v1/route/batch", {"requests": [CHAT]}),
     "/v1/feedback": ("/v1/feedback", {"request_id": "req_unknown", "outcome": "success"}),
     "/v1/responses/{response_id}": ("/v1/responses/resp_unknown", None),
+    "/v1/responses/{response_id}/input_items": ("/v1/responses/resp_unknown/input_items", None),
     "/health": ("/health", None),
     "/metrics": ("/metrics", None),
     "/admin/usage": ("/admin/usage", None),
