@@ -39,6 +39,9 @@ def parse_embeddings(raw: bytes, headers: Mapping[str, str]) -> EmbeddingsReques
         raise fail(f"encoding_format must be one of {', '.join(ENCODINGS)}", "encoding_format")
     number(body, "dimensions", 1, None, integer=True)
     text(body, "user")
+    for key in ("encoding_format", "dimensions", "user"):  # null is the default: not sent on
+        if key in body and body[key] is None:
+            del body[key]
     routing = pop_routing(body)
     return EmbeddingsRequest(endpoint="embeddings", body=body, model=model, stream=False,
                              include_usage=False, routing=routing, inputs=inputs)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.doors.embeddings import DOOR as EMBEDDINGS
@@ -184,6 +184,7 @@ def test_responses_parser(raw: bytes) -> None:
 
 
 @given(raws(embeddings_bodies))
+@example(b'{"model":"m","input":["0"],"encoding_format":null}')  # null sent on, once
 @settings(max_examples=300, deadline=None)
 def test_embeddings_parser(raw: bytes) -> None:
     try:
