@@ -219,10 +219,13 @@ usages = st.none() | st.builds(Usage, prompt_tokens=st.integers(0, 99),
 
 
 def whole_json(chunks: list[dict[str, Any]]) -> bool:
-    """Whether every tool call's arguments, joined, are JSON (what an SDK then parses)."""
+    """Whether every tool call's arguments, joined, are JSON (what an SDK then parses). Only
+    the first choice counts: the doors ask for one, and the encoders read no other."""
     args: dict[int, str] = {}
     for c in chunks:
         for choice in c["choices"]:
+            if choice.get("index", 0) != 0:
+                continue
             for f in choice["delta"].get("tool_calls") or ():
                 args[f["index"]] = args.get(f["index"], "") + (f.get("function") or {}).get(
                     "arguments", "")
@@ -233,6 +236,12 @@ def whole_json(chunks: list[dict[str, Any]]) -> bool:
 
 
 @given(chunks, usages)
+@example([  # a second choice's fragment is not part of the answer the encoder streams
+    {"choices": [{"index": 1, "delta": {"tool_calls": [
+        {"index": 2, "function": {"name": "", "arguments": "{"}}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 2, "id": "", "function": {"name": "", "arguments": "}"}}]}}]},
+], None)
 @settings(max_examples=300, deadline=None)
 def test_messages_encoder(chunks: list[dict[str, Any]], usage: Usage | None) -> None:
     events = run(MessagesEncoder("msg_f", "m", 5), chunks, usage)
