@@ -46,6 +46,20 @@ def index_phrases(
     return MappingProxyType({k: tuple(v) for k, v in by_word.items()}), tuple(symbols)
 
 
+def index_stems(
+    stems: tuple[tuple[str, str, float], ...], prefix: int
+) -> MappingProxyType[bytes, tuple[tuple[str, str, float], ...]]:
+    """Word-start stems keyed by the first `prefix` bytes of their first word, so a prompt
+    looks up only the stems its own words could start."""
+    out: dict[bytes, list[tuple[str, str, float]]] = {}
+    for stem, task, weight in stems:
+        first = words(stem)[0]
+        if len(first) < prefix:
+            raise ValueError(f"stem {stem!r} is shorter than {prefix} bytes")
+        out.setdefault(first[:prefix], []).append((stem, task, weight))
+    return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+
 def _table(
     spec: dict[str, dict[float, str]],
 ) -> MappingProxyType[bytes, tuple[tuple[str, float], ...]]:
@@ -97,19 +111,21 @@ WORD_CUES = _table(
             1.5: "overview takeaways digest briefly shorten",
         },
         "extraction": {
-            3.0: "extract extraction extracted entities entity ner",
+            3.0: "extract extraction extracted extracting entities entity ner",
             1.5: "parse mentioned fields identify pull grab csv keywords "
             "urls",
         },
         "classification": {
             3.0: "classify classification categorize categorise categorization "
-            "categorisation sentiment spam toxic toxicity intent",
+            "categorisation sentiment spam toxic toxicity intent classifying categorizing "
+            "categorising triage",
             1.5: "category categories genre priority severity urgency label labels "
             "fraud legitimate",
         },
         "rewrite": {
             3.0: "rewrite rephrase paraphrase proofread reword translate translation grammar "
-            "spelling punctuation punchier",
+            "spelling punctuation punchier paraphrases paraphrasing rephrasing rewording "
+            "reformulate reformat reformatting translating proofreading",
             1.0: "french german spanish italian portuguese japanese korean chinese dutch "
             "russian arabic hindi swedish turkish greek",
             1.5: "edit concise polite professional polish",
@@ -134,7 +150,7 @@ WORD_CUES = _table(
         "chat": {
             3.0: "roleplay pretend",
             1.5: "hi hello hey thanks thank lol haha chat talk feel feeling friend bored persona "
-            "lonely nervous miss vent",
+            "lonely nervous miss vent hiii heyy hiya",
         },
         "open_qa": {
             2.0: "molecule molecules molecular reactant reactants synthesis spectroscopy nmr "
@@ -164,4 +180,5 @@ QUESTION_CUES = _table(
 
 WORD_KEYS = frozenset(WORD_CUES)
 QUESTION_KEYS = frozenset(QUESTION_CUES)
-ENGLISH = frozenset(b"the a an and of to is in are what how".split())
+# Words that say a prompt is English (not "a", "in" or "is": Spanish, German and Dutch have them).
+ENGLISH = frozenset(b"the an and of to are what how with this that".split())

@@ -9,7 +9,7 @@ what the phrases mean, not fitted to data.
 
 from __future__ import annotations
 
-from gateway.routing.lexicon import index_phrases
+from gateway.routing.lexicon import index_phrases, index_stems
 
 Phrases = tuple[tuple[str, str, float], ...]
 
@@ -34,7 +34,14 @@ PHRASE_CUES: Phrases = (
     }),
     *_task("reasoning", {
         6.0: ("clue(s)",),
-        3.0: ("explain your reasoning", "best explains", "spot the flaw"),
+        3.0: ("explain your reasoning", "best explains", "spot the flaw",
+              "always lies", "always tells the truth", "tells the truth", "telling the truth",
+              "knights and knaves", "which is which", "who sits where", "who lives where",
+              "who has which", "who gets which", "who owns which", "in what order",
+              "find a valid", "possible to determine", "walk through your reasoning",
+              "balance scale", "lateral thinking", "brain teaser", "every label is wrong",
+              "this argument", "the argument", "this reasoning", "conclusion follow",
+              "which side", "the name of the fifth"),
         2.0: ("which of these", "most likely", "best describes", "what would happen",
               "where would", "where might", "where could", "least likely", "what comes next",
               "taller than", "shorter than", "older than", "younger than", "faster than",
@@ -66,7 +73,9 @@ PHRASE_CUES: Phrases = (
         4.0: ("named entity", "fill in the fields"),
         3.0: ("get me all", "numbers out", "structured data", "which people are", "are named",
               "the tracking number", "account number", "pull out", "list every", "list all", "find all",
-              "return json", "into json",
+              "return json", "into json", "as json", "pull every", "pull all", "give me just",
+              "just the", "out of this", "find every", "just list", "and list them",
+              "out of my", "from this email",
               "json with fields", "a csv", "email addresses", "phone numbers", "action items",
               "mentioned in", "are mentioned", "appear in this", "give me only"),
         2.5: ("in json", "as a table", "the fields", "parse this"),
@@ -79,7 +88,10 @@ PHRASE_CUES: Phrases = (
               "which programming language", "which category", "one of these categories", "label each",
               "label them",
               "which genre", "what genre", "which department", "what language is",
-              "correct or incorrect", "low, medium", "into categories"),
+              "correct or incorrect", "low, medium", "into categories", "exactly one",
+              "one label", "into one of", "which team should", "phishing or", "scam or",
+              "clickbait or", "formal or informal", "pick one", "which section",
+              "document type", "route this", "best fits", "which level"),
         3.0: ("group these", "a category", "likely to churn", "is this review", "is this headline",
               "the categories", "assign each", "tag this", "tag each", "mark each",
               "on a scale", "scale of 1", "scale from 1", "whether each"),
@@ -93,7 +105,13 @@ PHRASE_CUES: Phrases = (
               "without the passive", "fix the grammar", "correct any mistakes", "correct the punctuation",
               "passive voice", "plain english", "british english", "american english",
               "change the tone", "improve the flow", "how do you say",
-              "turn these bullet points into", "into a flowing paragraph"),
+              "turn these bullet points into", "into a flowing paragraph", "active voice",
+              "fix grammar", "fix my grammar", "fix the spelling", "correct the grammar",
+              "correct the spelling", "same meaning", "same info", "same facts", "no new info",
+              "don't add", "dont add", "without adding", "keep the meaning", "keeping the meaning",
+              "in plainer words", "in simpler words", "for a layperson", "non-technical reader",
+              "less angry", "less passive", "less formal", "less casual", "less cringe",
+              "sound less", "sounds less", "easier to read", "easier to follow"),
         3.0: ("more concise", "more formal", "third person", "formal academic", "rewrite my",
               "more professional", "more polite", "more exciting", "more casual", "sound more",
               "sounds more", "so it doesn't sound", "doesn't sound", "in the first person",
@@ -124,14 +142,17 @@ PHRASE_CUES: Phrases = (
         3.0: ("possible names", "suggest ten", "list some", "icebreaker", "come up with", "some ways",
               "suggest some", "suggest five",
               "possible reasons", "possible research", "conversation starters",
-              "alternatives to", "hobby suggestions"),
-        2.0: ("ways to", "throw some", "what could i"),
+              "alternatives to", "hobby suggestions", "as many as you can", "a broad list",
+              "a big list", "list as many", "what could go wrong"),
+        2.0: ("ways to", "throw some", "what could i", "what could we"),
         1.5: ("a list of", "list of"),
     }),
     *_task("generation", {
         3.0: ("write a story", "a script ", "alternate universe", "write a poem", "short story",
-              "blog post", "cover letter", "wedding toast", "write an email", "write a letter"),
-        2.0: ("draft a", "draft an", "an email to", "a letter to"),
+              "blog post", "cover letter", "wedding toast", "write an email", "write a letter",
+              "thank you note", "thank-you note", "out of office", "birthday message",
+              "a text apologizing", "a message apologizing"),
+        2.0: ("draft a", "draft an", "an email to", "a letter to", "write me a"),
         1.5: ("write a",),
     }),
     *_task("chat", {
@@ -142,7 +163,9 @@ PHRASE_CUES: Phrases = (
               "talk tomorrow", "study buddy", "act as", "imagine you are", "talk to me", "good morning",
               "i'm feeling",
               "do you ever", "act as my", "play the role", "plays the role", "the role of a",
-              "embrace the role", "let's play"),
+              "embrace the role", "let's play", "how's your day", "how is your day",
+              "cheer me up", "mock interview", "role-play", "are you a real", "you're the best",
+              "youre the best"),
         2.0: ("i just got", "i'm so happy", "you're a", "i'm so", "i feel", "let's have"),
         1.5: ("you are a",),
     }),
@@ -197,7 +220,61 @@ FOREIGN_CUES: Phrases = (
     ("перевед", "rewrite", 3.0),
 )
 
+# Instructions in other languages written in Latin script, as word starts: read in the
+# instruction zone only, whatever language the material is in ("Extrae de la siguiente
+# factura...", "Bitte formuliere diesen Text..."), and before the material's cues are weighed.
+ZONE_STEMS: Phrases = (
+    *_task("extraction", {
+        3.0: ("extrae", "extraer", "extraiga", "extrai", "extrahier", "herausziehen",
+              "herausschreiben", "estrai", "sácame", "haal uit", "haal alle"),
+    }),
+    *_task("code", {
+        4.0: ("función", "fonction", "funktion", "funzione", "função", "functie"),
+    }),
+    *_task("classification", {
+        4.0: ("positiv oder negativ", "positivo o negativo", "positif ou négatif",
+              "formel ou informel", "phishing oder", "oder legitim", "pos/neg"),
+        3.0: ("clasific", "classifi", "classez", "classe chaque", "classe chacun", "classer ",
+              "klassifizier",
+              "kategorisier", "ordne jede", "ordne die", "deel de", "deel in", "indelen",
+              "categoriz", "categoris"),
+    }),
+    *_task("rewrite", {
+        3.0: ("traduc", "traduz", "traduis", "traduire", "traduci", "übersetz", "vertaal",
+              "corrig", "korrigier", "reformul", "umformulier", "formuliere", "riformul",
+              "riscriv", "reescrib", "réécri", "herschrijf", "herformuleer", "verbeter"),
+    }),
+    *_task("summarization", {
+        3.0: ("resumen", "resumir", "resuma", "resumo", "resume este", "resume estas",
+              "riassum", "samenvat", "fasse", "zusammenfass", "résumez", "résume", "résumé"),
+    }),
+    *_task("brainstorming", {
+        3.0: ("idées", "ideas para", "ideen für", "ideen", "idee per", "idee di", "ideeën",
+              "sammle", "propose-moi", "proponi", "elenca", "lluvia de ideas"),
+    }),
+    *_task("generation", {
+        3.0: ("rédige", "redacta", "redacte", "escreve", "escribe", "schreib", "schrijf",
+              "scrivi", "écris", "gedicht", "poème", "poema", "cuento"),
+    }),
+    *_task("math", {
+        3.0: ("wie viel", "wieviel", "cuánto", "cuanto", "combien", "quanto", "hoeveel",
+              "wahrscheinlichkeit", "probabilidad", "probabilité", "probabilità", "rechenweg",
+              "calcul", "berechne", "calcula"),
+    }),
+    *_task("reasoning", {
+        3.0: ("énigme", "rätsel", "logikrätsel", "acertijo", "adivinanza", "puzzel", "raadsel",
+              "indovinello", "begründe", "explica el razonamiento", "leg uit hoe"),
+    }),
+    *_task("chat", {
+        3.0: ("hola", "qué tal", "que tal", "salut", "ça va", "guten abend", "guten morgen",
+              "wie geht", "hoi!", "hoe is het", "ciao", "come stai", "tudo bem", "olá",
+              "desahog", "discute"),
+    }),
+)
+
 # Format marks that say what the whole prompt is wherever they sit (a puzzle's clue list).
 ANYWHERE = frozenset({"clue(s)"})
 PHRASES_BY_WORD, SYMBOL_PHRASES = index_phrases(PHRASE_CUES)
+STEM_PREFIX = 3  # zone stems are looked up by the first bytes of a zone word
+STEMS_BY_PREFIX = index_stems(ZONE_STEMS, STEM_PREFIX)
 PHRASE_KEYS = frozenset(PHRASES_BY_WORD)

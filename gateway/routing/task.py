@@ -32,6 +32,8 @@ from gateway.routing.phrases import (
     FOREIGN_CUES,
     PHRASE_KEYS,
     PHRASES_BY_WORD,
+    STEM_PREFIX,
+    STEMS_BY_PREFIX,
     SYMBOL_PHRASES,
 )
 
@@ -61,9 +63,30 @@ _QUANTITY_QUESTIONS = (
     "what is the total",
     "what was the original",
     "find the",
+    "what's the",
+    "what will",
+    "what should the",
+    "how high",
+    "how tall",
+    "probability",
+    "percentage",
+    "monthly payment",
+    "per minute",
+    "per hour",
+    "need on the",
+    "catch up",
+    "sample size",
 )
 _GREETINGS = frozenset(b"hi hello hey thanks thank yo morning evening".split())
 _WH = frozenset(b"what who when where which how why whom whose".split())
+# Questions that ask for an explanation or a fact from general knowledge, not a deduction.
+_EXPLAIN = ("what is ", "what are ", "what's the difference", "what is the difference",
+            "how do ", "how does ", "how did ", "why do ", "why does ", "why did ", "why is ",
+            "why are ", "when did ", "when was ", "who is ", "who was ", "is it true",
+            "is it bad", "is it safe", "is it worth")
+_ADVICE = ("what should i", "should i ", "best way to", "how can i ", "how should i", "how to ",
+           "any tips", "difference between", "diff between", "what causes", "is it true",
+           "is it bad", "is it safe", "a myth", "do employers", "pourquoi", "warum", "por qué")
 
 
 @dataclass(slots=True)
@@ -142,6 +165,8 @@ def _short_question(t: Text, add: Add, cued: bool) -> None:
         w.isdigit() and len(w) == 4 for w in t.words
     ):
         add("open_qa", 1.0 if cued else 2.5, "named-entity")
+    elif t.low.startswith(_EXPLAIN) or any(a in t.low for a in _ADVICE):
+        add("open_qa", 2.5, "explain-question")
     elif "?" in t.text or first in _WH:
         add("reasoning", 2.0, "commonsense-question")
     elif len(t.words) >= 5 and not t.low.rstrip().endswith((".", "!", ":")):
@@ -251,6 +276,12 @@ def _cues(t: Text, scores: dict[str, float], why: list[str]) -> None:
         if pos >= 0:
             (inside if t.in_zone(pos) or phrase in ANYWHERE else outside)[task] += weight
             why.append(repr(phrase))
+    head, tail = t.low[:ZONE_CHARS], t.low[-ZONE_CHARS:]
+    stems = {c for w in zone if (c := STEMS_BY_PREFIX.get(w[:STEM_PREFIX]))}
+    for stem, task, weight in (s for group in stems for s in group):
+        if _find(head, stem) >= 0 or _find(tail, stem) >= 0:
+            inside[task] += weight
+            why.append(repr(stem))
     instructed = max(inside[k] for k in TEXT_TASKS) >= 3
     scale = BODY_WEIGHT if instructed or _is_passage(t) else 1.0
     for task in scores:
