@@ -103,7 +103,7 @@ WORD_CUES = _table(
         "reasoning": {
             2.5: "clue clues puzzle riddle deduce deduction logic logical syllogism "
             "fallacy premise premises conclusion conclude infer inference paradox "
-            "contradiction hypothesis valid invalid flaw",
+            "contradiction hypothesis valid invalid flaw knights knaves feasible",
         },
         "summarization": {
             3.0: "summarize summarise summarizing summarising summary summaries summarization "

@@ -41,7 +41,10 @@ PHRASE_CUES: Phrases = (
               "find a valid", "possible to determine", "walk through your reasoning",
               "balance scale", "lateral thinking", "brain teaser", "every label is wrong",
               "this argument", "the argument", "this reasoning", "conclusion follow",
-              "which side", "the name of the fifth"),
+              "which side", "the name of the fifth", "exactly one of these", "only one of them",
+              "statements is true", "statements are true", "is this feasible", "find an assignment",
+              "every rule", "each rule", "valid order", "which pet", "which box",
+              "causal explanation"),
         2.0: ("which of these", "most likely", "best describes", "what would happen",
               "where would", "where might", "where could", "least likely", "what comes next",
               "taller than", "shorter than", "older than", "younger than", "faster than",
@@ -262,8 +265,9 @@ ZONE_STEMS: Phrases = (
               "calcul", "berechne", "calcula"),
     }),
     *_task("reasoning", {
-        3.0: ("énigme", "rätsel", "logikrätsel", "acertijo", "adivinanza", "puzzel", "raadsel",
-              "indovinello", "begründe", "explica el razonamiento", "leg uit hoe"),
+        4.0: ("énigme", "rätsel", "logikrätsel", "acertijo", "adivinanza", "puzzel", "raadsel",
+              "indovinello"),
+        3.0: ("begründe", "explica el razonamiento", "leg uit hoe", "raisonnement", "failles"),
     }),
     *_task("chat", {
         3.0: ("hola", "qué tal", "que tal", "salut", "ça va", "guten abend", "guten morgen",
