@@ -114,3 +114,14 @@ def test_a_snapshot_date_names_the_model_it_dates() -> None:
     assert config.model("gpt-4.1-2099-01-01").id == "gpt-4.1"  # type: ignore[union-attr]
     assert config.model("gpt-4.1-2025-04-14").upstream == "pinned"  # type: ignore[union-attr]
     assert config.model("gpt-5-2099-01-01") is None
+
+
+def test_the_shipped_config_serves_claude_codes_model_names() -> None:
+    """Claude Code asks for dated snapshots of each tier; the shipped config names them all."""
+    config = load_config(ROOT / "gateway.yaml")
+    for asked, served in (("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+                          ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
+                          ("claude-opus-4-5-20251101", "claude-opus-4-5"),
+                          ("claude-opus-4-1-20250805", "claude-opus-4-1")):
+        model = config.model(asked)
+        assert model is not None and model.id == served and model.provider == "anthropic"
