@@ -1,16 +1,27 @@
 """GET /v1/models: the configured models, their aliases, and every name that asks the router;
-GET /v1/models/{model}: one of them (the SDK's `models.retrieve`), or 404 `model_not_found`."""
+GET /v1/models/{model}: one of them (the SDK's `models.retrieve`), or 404 `model_not_found`.
+
+A request with an `anthropic-version` header (every Anthropic SDK sends one; OpenAI's never
+does) gets Anthropic's shape instead: `ModelInfo` objects in a page with `has_more`,
+`first_id` and `last_id`, paged by `limit`, `after_id` and `before_id`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.respond import JSONResponse
 from gateway.config import ApiKey, GatewayConfig
-from gateway.errors import ModelNotFound
+from gateway.errors import InvalidRequest, ModelNotFound
 
 _CREATED = 1_700_000_000
+_CREATED_AT = datetime.fromtimestamp(_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+ANTHROPIC_MAX_LIMIT = 1000
 
 
 class Models:
@@ -24,6 +35,8 @@ class Models:
         self.by_id: dict[str, dict[str, object]] = {str(m["id"]): m for m in data}
 
     async def list(self, request: Request, key: ApiKey | None) -> Response:
+        if "anthropic-version" in request.headers:
+            return JSONResponse(self._anthropic_page(request.query_params))
         return JSONResponse(self.body)
 
     async def retrieve(self, request: Request, key: ApiKey | None) -> Response:
@@ -31,4 +44,34 @@ class Models:
         found = self.by_id.get(name)
         if found is None:
             raise ModelNotFound(name, list(self.by_id))
+        if "anthropic-version" in request.headers:
+            return JSONResponse(_model_info(name))
         return JSONResponse(found)
+
+    def _anthropic_page(self, query: Mapping[str, str]) -> dict[str, Any]:
+        try:
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= ANTHROPIC_MAX_LIMIT:
+            raise InvalidRequest(f"limit must be an integer from 1 to {ANTHROPIC_MAX_LIMIT}",
+                                 param="limit")
+        ids = list(self.by_id)
+        after, before = query.get("after_id"), query.get("before_id")
+        for param, value in (("after_id", after), ("before_id", before)):
+            if value is not None and value not in self.by_id:
+                raise InvalidRequest(f"{param}: no model {value!r}", param=param)
+        if before is not None:
+            end = ids.index(before)
+            page = ids[max(0, end - limit):end]
+            more = end - limit > 0
+        else:
+            start = ids.index(after) + 1 if after is not None else 0
+            page = ids[start:start + limit]
+            more = start + limit < len(ids)
+        return {"data": [_model_info(i) for i in page], "has_more": more,
+                "first_id": page[0] if page else None, "last_id": page[-1] if page else None}
+
+
+def _model_info(name: str) -> dict[str, str]:
+    return {"type": "model", "id": name, "display_name": name, "created_at": _CREATED_AT}

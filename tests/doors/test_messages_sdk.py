@@ -376,3 +376,25 @@ def test_count_tokens(client: anthropic.Anthropic, server: GatewayServer,
         failed = logged(server, exc.response.headers["x-request-id"])
         assert (failed["endpoint"], failed["status"], failed["http_status"]) == (
             "count_tokens", "error", status)
+
+
+def test_models_in_anthropics_shape(client: anthropic.Anthropic, server: GatewayServer) -> None:
+    """The anthropic SDK's `models` resource (it sends `anthropic-version`) gets ModelInfo
+    pages; the OpenAI SDK, on the same path, keeps OpenAI's list."""
+    page = client.models.list(limit=2)
+    assert [m.type for m in page.data] == ["model", "model"] and page.has_more
+    assert page.first_id == page.data[0].id and page.last_id == page.data[1].id
+    every = [m.id for m in client.models.list(limit=3)]  # the SDK pages with after_id
+    assert MODEL in every and "auto" in every and len(every) == len(set(every))
+    before = client.models.list(before_id=every[3], limit=2)
+    assert [m.id for m in before.data] == every[1:3]
+    info = client.models.retrieve(MODEL)
+    assert (info.id, info.display_name, info.type) == (MODEL, MODEL, "model")
+    assert info.created_at.year == 2023
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("no-such-model")
+    with pytest.raises(anthropic.BadRequestError):
+        client.models.list(limit=0)
+    openai_shape = server.client(KEY_A).models.list()
+    assert {m.id for m in openai_shape.data} == set(every)
+    assert all(m.object == "model" for m in openai_shape.data)
