@@ -15,9 +15,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.paging import cursor_page
 from gateway.api.respond import JSONResponse
 from gateway.config import ApiKey, GatewayConfig
-from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.errors import ModelNotFound
 
 _CREATED = 1_700_000_000
 _CREATED_AT = datetime.fromtimestamp(_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -49,26 +50,10 @@ class Models:
         return JSONResponse(found)
 
     def _anthropic_page(self, query: Mapping[str, str]) -> dict[str, Any]:
-        try:
-            limit = int(query.get("limit", "20"))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= ANTHROPIC_MAX_LIMIT:
-            raise InvalidRequest(f"limit must be an integer from 1 to {ANTHROPIC_MAX_LIMIT}",
-                                 param="limit")
         ids = list(self.by_id)
-        after, before = query.get("after_id"), query.get("before_id")
-        for param, value in (("after_id", after), ("before_id", before)):
-            if value is not None and value not in self.by_id:
-                raise InvalidRequest(f"{param}: no model {value!r}", param=param)
-        if before is not None:
-            end = ids.index(before)
-            page = ids[max(0, end - limit):end]
-            more = end - limit > 0
-        else:
-            start = ids.index(after) + 1 if after is not None else 0
-            page = ids[start:start + limit]
-            more = start + limit < len(ids)
+        span, more = cursor_page(ids, query, default_limit=20, max_limit=ANTHROPIC_MAX_LIMIT,
+                                 after="after_id", before="before_id")
+        page = ids[span]
         return {"data": [_model_info(i) for i in page], "has_more": more,
                 "first_id": page[0] if page else None, "last_id": page[-1] if page else None}
 

@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.auth import ADMIN
+from gateway.api.paging import cursor_page
 from gateway.api.respond import JSONResponse
 from gateway.config import ApiKey
 from gateway.doors.base import DoorRequest, StreamEncoder
 from gateway.doors.responses import DOOR, not_found
-from gateway.doors.responses_items import input_item_list, item_resources
+from gateway.doors.responses_items import item_resources
 from gateway.doors.responses_request import ResponsesRequest
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InvalidRequest
 from gateway.usage.response_store import ResponseStore, StoredResponse
 
 
@@ -70,9 +71,21 @@ class KeptResponses:
         return Response(DOOR.render_stored(stored), media_type="application/json")
 
     async def input_items(self, request: Request, key: ApiKey | None) -> Response:
+        """The items the response came from, newest first unless `order=asc`, paged by
+        `after` and `limit` (1-100, default 20)."""
         stored = await self._find(request.path_params["response_id"], key)
-        resources = item_resources(stored.id, stored.items)
-        return JSONResponse(input_item_list(resources, request.query_params))
+        order = request.query_params.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise InvalidRequest("order must be 'asc' or 'desc'", param="order")
+        items = item_resources(stored.id, stored.items)
+        if order == "desc":
+            items.reverse()
+        span, more = cursor_page([i["id"] for i in items], request.query_params,
+                                 default_limit=20, max_limit=100, after="after")
+        page = items[span]
+        return JSONResponse({"object": "list", "data": page, "has_more": more,
+                             "first_id": page[0]["id"] if page else None,
+                             "last_id": page[-1]["id"] if page else None})
 
     async def delete(self, request: Request, key: ApiKey | None) -> Response:
         response_id = request.path_params["response_id"]

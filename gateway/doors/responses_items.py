@@ -5,7 +5,7 @@ The items are those the response was generated from: the conversation of the tur
 continued, then its own input, as stored. Each is shown as the item resource OpenAI returns
 (an id, a `status`, message content as parts). An item the client sent with an id keeps it; the
 others get one made from the response id and their place, the same on every read, so `after`
-pages through them.
+pages through them (`api/responses.py`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gateway.doors.checks import fail
-
 PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
-MAX_LIMIT = 100
 
 
 def item_resources(response_id: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -53,29 +50,3 @@ def _resource(kind: str, item: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(content, str):
         content = [{"type": "input_text", "text": content}]
     return {"type": "message", "role": role, "status": "completed", "content": list(content or ())}
-
-
-def input_item_list(resources: list[dict[str, Any]], query: Mapping[str, str]) -> dict[str, Any]:
-    """One page of `resources` as a `ResponseItemList`, for the query's `order` (default
-    `desc`, newest first), `after` (an item id) and `limit` (1-100, default 20)."""
-    order = query.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise fail("order must be 'asc' or 'desc'", "order")
-    raw_limit = query.get("limit", "20")
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise fail(f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
-    ordered = resources if order == "asc" else resources[::-1]
-    after = query.get("after")
-    if after is not None:
-        ids = [r["id"] for r in ordered]
-        if after not in ids:
-            raise fail(f"No input item with id {after!r} in this response.", "after")
-        ordered = ordered[ids.index(after) + 1:]
-    page = ordered[:limit]
-    return {"object": "list", "data": page, "has_more": len(ordered) > limit,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None}
