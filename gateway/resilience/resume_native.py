@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from gateway.doors.messages_stream import event
 from gateway.resilience.resume import DECIDE_AFTER, RESUME_USER, overlap
 from gateway.routing.tokens import estimate_text
 
@@ -35,10 +36,6 @@ def parse(frame: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def event(data: Mapping[str, Any]) -> bytes:
-    return b"event: " + str(data["type"]).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 @dataclass
