@@ -82,8 +82,8 @@ _WH = frozenset(b"what who when where which how why whom whose".split())
 # Questions that ask for an explanation or a fact from general knowledge, not a deduction.
 _EXPLAIN = ("what is ", "what are ", "what's the difference", "what is the difference",
             "how do ", "how does ", "how did ", "why do ", "why does ", "why did ", "why is ",
-            "why are ", "when did ", "when was ", "who is ", "who was ", "is it true",
-            "is it bad", "is it safe", "is it worth")
+            "why are ", "when did ", "when was ", "who is ", "who was ", "is it worth")
+# ... and phrases that ask it anywhere in the question (advice, myths, "why" in other languages)
 _ADVICE = ("what should i", "should i ", "best way to", "how can i ", "how should i", "how to ",
            "any tips", "difference between", "diff between", "what causes", "is it true",
            "is it bad", "is it safe", "a myth", "do employers", "pourquoi", "warum", "por qué")
