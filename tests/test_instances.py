@@ -326,8 +326,18 @@ def test_redis_stopped_under_two_instances(tmp_path: Path, fake_openai: FakeOpen
             with proc.http() as http:
                 return dict(http.get("/health").json()["state"])
 
+        def budget(proc: GatewayProcess) -> dict[str, Any]:
+            with proc.http("sk-ops") as http:
+                return dict(http.get("/admin/budget").json()["scopes"]["team-burst"])
+
         for proc in (a, b):
             ask(proc)
+        # a request is settled after its answer; one still in flight when Redis stops may have
+        # reached it and is then replayed (counted twice, the side of not overspending, as
+        # state/resilient.py says): stop Redis only once both settlements are in
+        before = sum(r["cost_usd"] for r in logged(pg_url, "team-burst", 2))
+        wait_for(lambda: budget(a)["daily_spent_usd"] == pytest.approx(before, rel=1e-9)
+                 and budget(a)["daily_reserved_usd"] == 0, what="both settled in Redis")
         redis.stop()
         for proc in (a, b, a, a, b):
             ask(proc)  # served on in-process state
@@ -341,8 +351,7 @@ def test_redis_stopped_under_two_instances(tmp_path: Path, fake_openai: FakeOpen
         rows = logged(pg_url, "team-burst", 7)
         total = sum(r["cost_usd"] for r in rows)
         for proc in (a, b):
-            with proc.http("sk-ops") as http:
-                scope = http.get("/admin/budget").json()["scopes"]["team-burst"]
+            scope = budget(proc)
             assert scope["daily_spent_usd"] == pytest.approx(total, rel=1e-9)
             assert scope["daily_reserved_usd"] == 0
         assert "reachable again" in a.output()
