@@ -30,16 +30,23 @@ def _config(path: str | None) -> GatewayConfig:
         raise SystemExit(1) from None
 
 
+def _config_for(args: argparse.Namespace) -> GatewayConfig:
+    """The config a command runs with: `--demo` makes it the demo's (simulated upstreams, its
+    own log `gateway-demo.db`), for `serve` and for the commands that read that log."""
+    config = _config(args.config)
+    if getattr(args, "demo", False):
+        from gateway.demo import demo_config
+
+        config = demo_config(config)
+    return config
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
 
-    config = _config(args.config)
-    if args.demo:
-        from gateway.demo import demo_config
-
-        config = demo_config(config)
+    config = _config_for(args)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     if args.workers is not None and args.workers < 1:
@@ -215,7 +222,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
     from gateway.usage.render import render_costs
     from gateway.usage.reports import LogReader
 
-    config = _config(args.config)
+    config = _config_for(args)
 
     async def run() -> dict[str, Any]:
         reader = LogReader.from_config(config.database)
@@ -238,7 +245,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from gateway.usage.render import render_logs
     from gateway.usage.reports import LogReader
 
-    config = _config(args.config)
+    config = _config_for(args)
 
     async def run() -> list[dict[str, Any]]:
         reader = LogReader.from_config(config.database)
@@ -251,7 +258,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
-        print(render_logs(rows) or f"no requests in the log yet ({shown_url(config.database.url)})")
+        from gateway.demo import DEMO_DB_URL
+        from gateway.usage.schema import sqlite_file
+
+        empty = f"no requests in the log yet ({shown_url(config.database.url)})"
+        demo_log = sqlite_file(DEMO_DB_URL)
+        if not args.demo and demo_log is not None and demo_log.exists():
+            empty += f"; `gateway logs --demo` reads the demo's ({demo_log})"
+        print(render_logs(rows) or empty)
     return 0
 
 
@@ -259,7 +273,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     from gateway.experiments.report import experiments_report
     from gateway.usage.reports import LogReader
 
-    config = _config(args.config)
+    config = _config_for(args)
     since = _since(args.since)
 
     async def run() -> dict[str, Any]:
@@ -347,13 +361,19 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("text", nargs="+")
     c.set_defaults(func=cmd_route)
 
+    def reads_log(c: argparse.ArgumentParser) -> None:
+        c.add_argument("--demo", action="store_true",
+                       help="read the log `gateway serve --demo` writes (gateway-demo.db)")
+
     c = command("costs", "cost report from the request log")
+    reads_log(c)
     c.add_argument("--since", help="24h, 7d, 30d or an ISO date/time")
     c.add_argument("--by", default="model", choices=["model", "provider", "task", "day", "key"])
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_costs)
 
     c = command("logs", "the newest requests, one a line")
+    reads_log(c)
     c.add_argument("--tail", type=int, default=20)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_logs)
@@ -363,6 +383,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = command("experiments", "the A/B experiments report: per arm figures, 95 %% intervals, "
                 "significance")
+    reads_log(c)
     c.add_argument("--since", help="24h, 7d, 30d or an ISO date/time (default: all time)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_experiments)

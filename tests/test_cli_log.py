@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -26,8 +27,10 @@ def gateway(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess
         "providers": {"p": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}},
         "models": [{"id": "m", "provider": "p"}],
     }))
+    # in the test's own directory, where `--demo` finds gateway-demo.db (the checkout's code)
     return subprocess.run([sys.executable, "-m", "gateway", *args, "--config", str(path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def test_costs_and_logs_read_either_database(tmp_path: Path, log_url: str) -> None:
@@ -65,3 +68,28 @@ def test_an_unreachable_log_is_a_clear_error(tmp_path: Path) -> None:
     assert "database.url: cannot read the request log at postgresql+asyncpg://gateway:***@" in (
         done.stderr)
     assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_demo_log_is_read_with_demo(tmp_path: Path) -> None:
+    """`gateway serve --demo` logs to gateway-demo.db (in the working directory): `logs`,
+    `costs` and `experiments` read it with `--demo`, and an empty main log points there."""
+    async def fill() -> None:
+        sink = SqlSink(DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'gateway-demo.db'}"))
+        await sink.start()
+        sink.put(RequestRecord(id="demo-1", model="m", status="success", cost_usd=0.25))
+        await sink.close()
+
+    asyncio.run(fill())
+    main = f"sqlite+aiosqlite:///{tmp_path / 'main.db'}"
+
+    def run(*args: str) -> str:
+        done = gateway(tmp_path, main, *args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert [r["id"] for r in json.loads(run("logs", "--demo", "--json"))] == ["demo-1"]
+    costs = json.loads(run("costs", "--demo", "--json"))
+    assert (costs["total"]["requests"], costs["total"]["cost_usd"]) == (1, 0.25)
+    assert "experiments" in json.loads(run("experiments", "--demo", "--json"))
+    empty = run("logs")
+    assert "no requests in the log yet" in empty and "gateway logs --demo" in empty
